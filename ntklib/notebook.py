@@ -1,0 +1,108 @@
+r"""Notebook set-up and the checks every chapter prints.
+
+``setup`` makes a notebook deterministic and readable; ``agree`` is the cell that proves
+the SymPy derivation and the ntklib code compute the same thing; ``claim`` prints the
+one-line record of a published result re-run at CPU scale (the closing chapter collects
+these lines from every notebook); ``loglog_slope`` fits the exponent of a power law.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from ._validate import as_float64, finite
+
+CLAIM_PREFIX = "Reproduced"
+
+
+def setup(seed: int = 0) -> None:
+    """Seed everything, use float64, round printed numbers, and apply the book's style.
+
+    Sets torch's default dtype to float64, seeds ``random``, NumPy and torch, prints
+    4 significant digits, makes SymPy print MathJax (no PNG formulas) and applies
+    :func:`ntklib.style.use`.
+    """
+    torch.set_default_dtype(torch.float64)
+    reseed(seed)
+    torch.set_printoptions(precision=4, sci_mode=False)
+    np.set_printoptions(precision=4, suppress=True)
+    import sympy
+
+    sympy.init_printing(use_latex="mathjax")
+    from . import style
+
+    style.use()
+
+
+def reseed(seed: int) -> None:
+    """Seed ``random``, NumPy and torch with ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def agree(sym, code, *, atol: float = 1e-10, rtol: float = 0.0, what: str = "SymPy and ntklib") -> None:
+    r"""Assert that two computations of the same quantity agree, and say so.
+
+    ``sym`` and ``code`` are numbers, arrays, tensors or SymPy matrices of the same shape.
+    Raises ``AssertionError`` if :math:`|sym - code| > atol + rtol |code|` anywhere;
+    otherwise prints a fixed sentence naming the tolerance (never the raw error, which
+    varies from machine to machine).
+
+    >>> agree(1.0, 1.0 + 1e-13)
+    SymPy and ntklib agree to within atol=1e-10 (1 value compared).
+    """
+    a, b = as_float64(sym, "sym"), as_float64(code, "code")
+    if a.shape != b.shape:
+        raise ValueError(f"sym and code must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    finite(a, "sym")
+    finite(b, "code")
+    err = (a - b).abs()
+    bound = atol + rtol * b.abs()
+    if not bool((err <= bound).all()):
+        raise AssertionError(f"{what} disagree: max |difference| = {err.max().item():.3e} > atol={atol:g}, rtol={rtol:g}")
+    tol = f"atol={atol:g}" + (f", rtol={rtol:g}" if rtol else "")
+    n = a.numel()
+    print(f"{what} agree to within {tol} ({n} value{'s' if n != 1 else ''} compared).")
+
+
+def claim(source: str, statement: str, measured: str) -> None:
+    """Print the record of a published claim re-run at CPU scale.
+
+    Call it after the cell's ``assert`` on the claim. ``measured`` is the number(s) the
+    notebook found, already rounded (4 significant digits). The closing chapter reads
+    these lines from the stored outputs of every notebook.
+
+    >>> claim("Jacot et al. 2018, Fig. 1", "the NTK spread shrinks with width", "0.3 -> 0.05")
+    Reproduced | Jacot et al. 2018, Fig. 1 | the NTK spread shrinks with width | 0.3 -> 0.05
+    """
+    for name, value in (("source", source), ("statement", statement), ("measured", measured)):
+        if not isinstance(value, str) or not value or "|" in value or "\n" in value:
+            raise ValueError(f"{name} must be a non-empty one-line string without '|', got {value!r}")
+    print(f"{CLAIM_PREFIX} | {source} | {statement} | {measured}")
+
+
+def loglog_slope(x, y) -> float:
+    r"""Least-squares slope of :math:`\log y` against :math:`\log x` (the exponent of a power law).
+
+    >>> round(loglog_slope([1, 10, 100], [2, 0.2, 0.02]), 6)
+    -1.0
+    """
+    lx, ly = as_float64(x, "x").log(), as_float64(y, "y").log()
+    if lx.ndim != 1 or lx.shape != ly.shape or lx.numel() < 2:
+        raise ValueError(f"x and y must be 1-D of the same length >= 2, got {tuple(lx.shape)} and {tuple(ly.shape)}")
+    finite(lx, "log x (x must be positive)")
+    finite(ly, "log y (y must be positive)")
+    lx = lx - lx.mean()
+    return float((lx * (ly - ly.mean())).sum() / (lx * lx).sum())
+
+
+def sig(value, digits: int = 4) -> str:
+    """Format a number with ``digits`` significant digits (``'0.1235'``, ``'1.235e-05'``).
+
+    >>> sig(0.123456), sig(1234567.0), sig(1.23456e-5)
+    ('0.1235', '1.235e+06', '1.235e-05')
+    """
+    return f"{float(value):.{digits}g}"

@@ -1,0 +1,60 @@
+"""Re-execute notebooks in place with deterministic, diff-friendly outputs.
+
+Usage: python tools/execute.py book/a.ipynb [book/b.ipynb ...]
+
+Each notebook runs in its own folder (as in Jupyter and nbval), with PYTHONHASHSEED=0.
+No timing metadata is written (record_timing=False, and any old `execution` metadata is
+dropped), execution counts are renumbered 1..n, and the kernel's language_info is
+reduced to the fields that do not depend on the machine, so a re-run that changes no
+number leaves `git diff` empty. Prints the wall time of each notebook.
+"""
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbclient
+import nbformat
+
+os.environ["PYTHONHASHSEED"] = "0"
+
+
+def execute(path: Path) -> float:
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    client.execute()
+    elapsed = time.perf_counter() - start
+    count = 0
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            count += 1
+            cell.execution_count = count
+            for out in cell.get("outputs", []):
+                if "execution_count" in out:
+                    out["execution_count"] = count
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["language_info"] = {"name": "python", "file_extension": ".py"}
+    nbformat.write(nb, path)
+    return elapsed
+
+
+def main(paths: list[str]) -> int:
+    if not paths:
+        print(__doc__)
+        return 2
+    for p in paths:
+        seconds = execute(Path(p))
+        print(f"{p}: executed in {seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
