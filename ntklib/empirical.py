@@ -80,8 +80,10 @@ def jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def _jacobian_blocks(f, params, x, block):
+    # per-sample Jacobians under vmap: N O [FP]; jacrev of the whole batch would cost N^2 O [FP]
+    per_sample = vmap(jacrev(lambda p, xi: f(p, xi[None])[0]), in_dims=(None, 0))
     for i in range(0, x.shape[0], block):
-        jac = jacrev(f)(params, x[i : i + block])
+        jac = per_sample(params, x[i : i + block])
         yield i, [j.flatten(2) for j in jac.values()]  # each (B, O, P_k)
 
 

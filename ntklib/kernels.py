@@ -28,7 +28,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from ._validate import count, nonneg, pair
-from .activations import Activation, check_activation, gaussian_expectations, relu_expectations
+from .activations import Activation, check_activation, gaussian_expectations, relu_expectations, snap_parallel_
 
 
 class Kernels(NamedTuple):
@@ -107,7 +107,7 @@ def _relu_kernels(x1, x2, same, depth, w2, b2, block_elements: int = 1 << 20) ->
         torch.mm(x1[i:j], x2t, out=sig).mul_(w2 / n0).add_(b2)
         th.copy_(sig)
         for l in range(depth):
-            torch.mul(sig, inv1[l][i:j, None], out=co).mul_(inv2[l]).clamp_(-1.0, 1.0)
+            snap_parallel_(torch.mul(sig, inv1[l][i:j, None], out=co).mul_(inv2[l]))
             if same:
                 co[:, i:j].diagonal().fill_(1.0)  # x = x': the angle is exactly 0
             torch.arccos(co, out=an)

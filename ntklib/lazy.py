@@ -66,10 +66,12 @@ class Scaled(nn.Module):
 def laziness_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, iterations: int = 50, seed: int = 0) -> float:
     r"""Chizat's :math:`\kappa = \|f(\theta_0) - y\|\,\|D^2 f(\theta_0)\| / \|D f(\theta_0)\|^2` at the current parameters.
 
-    :math:`\|Df\|^2 = \lambda_{max}(J J^T)` (the NTK's largest eigenvalue); :math:`\|D^2 f\|` is found by
-    alternating maximisation of :math:`\langle w, D^2 f[u, u]\rangle` over unit u (power iteration with
-    Hessian-vector products) and unit w, ``iterations`` rounds from a seeded random start: a lower
-    bound that is tight at convergence. :math:`\kappa \ll 1` means lazy training.
+    :math:`\|Df\|^2 = \lambda_{max}(J J^T)` (the NTK's largest eigenvalue); :math:`\|D^2 f\|
+    = \sup_{\|u\| = \|v\| = \|w\| = 1} \langle w, D^2 f[u, v]\rangle` is found by alternating maximisation
+    over u, v (Hessian-vector products) and w, ``iterations`` rounds from a seeded random start: a lower
+    bound that is tight at convergence. (A Rayleigh quotient :math:`\langle w, D^2 f[u, u]\rangle` with
+    power iteration on u does not converge when the Hessian has eigenvalues :math:`\pm\lambda`, as a
+    two-layer ReLU net's does.) :math:`\kappa \ll 1` means lazy training.
 
     Raises:
         TypeError/ValueError: non-tensor or non-finite inputs, y not matching the outputs.
@@ -90,17 +92,18 @@ def laziness_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, iterat
     gram = theta.reshape(x.shape[0], x.shape[0], -1, -1).permute(0, 2, 1, 3).reshape(f0.numel(), -1) if theta.ndim == 4 else theta
     jac_norm2 = torch.linalg.eigvalsh(gram)[-1]
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    u = {n: torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device) for n, p in params.items()}
-    directional = lambda p, v: jvp(f, (p,), (v,))[1]  # D f(p)[v]
+    unit = lambda z: {n: t / torch.sqrt(sum((s * s).sum() for s in z.values())) for n, t in z.items()}
+    u, v = ({n: torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device) for n, p in params.items()} for _ in range(2))
+    u, v = unit(u), unit(v)
+    directional = lambda p, t: jvp(f, (p,), (t,))[1]  # D f(p)[t]
     hess_norm = torch.zeros(())
     for _ in range(iterations):
-        unorm = torch.sqrt(sum((v * v).sum() for v in u.values()))
-        u = {n: v / unorm for n, v in u.items()}
-        second = jvp(lambda p: directional(p, u), (params,), (u,))[1]  # D^2 f[u, u]
+        second = jvp(lambda p: directional(p, v), (params,), (u,))[1]  # D^2 f[u, v]
         hess_norm = second.norm()
         w = second / hess_norm.clamp_min(torch.finfo(second.dtype).tiny)
-        _, pullback = vjp(lambda p: directional(p, u), params)
-        (u,) = pullback(w)  # H_w u = grad_theta <w, D f[u]>
+        _, pullback = vjp(lambda p: directional(p, v), params)
+        (hv,) = pullback(w)  # H_w v = grad_theta <w, D f[v]>, maximises <w, D^2 f[., v]>
+        u, v = v, unit(hv)
     return float(residual * hess_norm / jac_norm2)
 
 

@@ -57,11 +57,23 @@ def gaussian_expectation_sym(f, a) -> sp.Expr:
 def to_torch(expr, symbols: Sequence[sp.Symbol]) -> Callable[..., torch.Tensor]:
     """Compile a SymPy expression of ``symbols`` into a function of float64 torch tensors.
 
+    A SymPy ``Matrix`` compiles entry by entry into a (rows, cols, *batch) tensor that
+    autograd and ``torch.func`` differentiate (``lambdify`` alone would build it with
+    ``torch.tensor``, which cuts the graph and gives zero derivatives).
+
     >>> x = sp.Symbol("x"); f = to_torch(sp.acos(x) + x**2, [x]); round(float(f(torch.tensor(0.5))), 10)
     1.2971975512
     """
     if isinstance(symbols, sp.Symbol):
         symbols = [symbols]
+    if isinstance(expr, sp.MatrixBase):
+        entries = [to_torch(e, symbols) for e in expr]
+
+        def call_matrix(*args):
+            values = torch.broadcast_tensors(*(g(*args) for g in entries))
+            return torch.stack(values).reshape(*expr.shape, *values[0].shape)
+
+        return call_matrix
     fn = sp.lambdify(list(symbols), expr, modules="torch")
 
     def call(*args):

@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from conftest import ATOL
+import ntklib as nk
+from ntklib.notebook import loglog_slope
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf", torch.tanh])
+@pytest.mark.parametrize("parameterization", ["ntk", "standard"])
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_three_methods_agree(activation, parameterization, outputs):
+    net = nk.MLP(4, 48, 3, out_features=outputs, activation=activation, weight_std=1.4, bias_std=0.3,
+                 parameterization=parameterization)
+    x1, x2 = torch.randn(7, 4), torch.randn(5, 4)
+    ref = nk.empirical_ntk(net, x1, x2, method="jacobian", block_size=3)
+    for method in ("ntvp", "layerwise"):
+        assert (nk.empirical_ntk(net, x1, x2, method=method, block_size=2) - ref).abs().max() < ATOL
+    jj = nk.jacobian(net, x1) @ nk.jacobian(net, x2).T  # (N1*O, N2*O)
+    full = ref if outputs > 1 else ref[:, :, None, None]
+    assert (jj.reshape(7, outputs, 5, outputs).permute(0, 2, 1, 3) - full).abs().max() < ATOL
+
+
+def test_trace_and_generic_module():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    x = torch.randn(4, 3)
+    full = nk.empirical_ntk(net, x, method="ntvp")
+    assert full.shape == (4, 4, 2, 2)
+    assert torch.allclose(nk.empirical_ntk(net, x, trace=True), full.diagonal(dim1=2, dim2=3).sum(-1), atol=ATOL)
+    assert torch.allclose(nk.empirical_ntk(net, x), full, atol=ATOL)  # auto -> jacobian
+    assert nk.jacobian(net, x).shape == (8, sum(p.numel() for p in net.parameters()))
+
+
+def test_converges_to_analytic_ntk_like_width_to_the_minus_half():
+    x = nk.data.sphere(6, 5, seed=1)
+    exact = nk.ntk(x, depth=2, bias_std=0.2)
+    widths, errors = [64, 256, 1024, 4096], []
+    for n in widths:
+        errs = []
+        for seed in range(6):
+            torch.manual_seed(seed)
+            theta = nk.empirical_ntk(nk.MLP(5, n, 2, bias_std=0.2), x)
+            errs.append(((theta - exact).norm() / exact.norm()).item())
+        errors.append(sum(errs) / len(errs))
+    assert abs(loglog_slope(widths, errors) + 0.5) < 0.15
+
+
+def test_float32():
+    net = nk.MLP(4, 32, 2).float()
+    x = torch.randn(5, 4, dtype=torch.float32)
+    a, b = nk.empirical_ntk(net, x, method="layerwise"), nk.empirical_ntk(net, x, method="jacobian")
+    assert a.dtype == torch.float32 and torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_errors():
+    net = nk.MLP(3, 8, 1)
+    with pytest.raises(TypeError, match="model"):
+        nk.empirical_ntk(lambda x: x, torch.ones(2, 3))
+    with pytest.raises(TypeError, match="x1"):
+        nk.empirical_ntk(net, [[1.0, 2.0, 3.0]])
+    with pytest.raises(ValueError, match="method"):
+        nk.empirical_ntk(net, torch.ones(2, 3), method="fast")
+    with pytest.raises(ValueError, match="layerwise"):
+        nk.empirical_ntk(torch.nn.Linear(3, 1), torch.ones(2, 3), method="layerwise")
+    with pytest.raises(ValueError, match="x2"):
+        nk.empirical_ntk(net, torch.ones(2, 3), torch.ones(2, 4))
+    with pytest.raises(ValueError, match="x1"):
+        nk.empirical_ntk(net, torch.tensor([[float("nan"), 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="block_size"):
+        nk.empirical_ntk(net, torch.ones(2, 3), block_size=0)
