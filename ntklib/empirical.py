@@ -74,9 +74,8 @@ def jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """
     x, _ = _inputs(model, x, None)
     params, f = _functional(model)
-    jac = jacrev(f)(params, x)  # dict of (N, O, *shape)
-    n, o = x.shape[0], jac[next(iter(jac))].shape[1]
-    return torch.cat([j.reshape(n * o, -1) for j in jac.values()], dim=1)
+    j = torch.cat([torch.cat(blocks, dim=2) for _, blocks in _jacobian_blocks(f, params, x, 128)], dim=0)  # (N, O, P)
+    return j.reshape(-1, j.shape[2])
 
 
 def _jacobian_blocks(f, params, x, block):

@@ -17,14 +17,17 @@ from ._validate import as_float64, finite
 CLAIM_PREFIX = "Reproduced"
 
 
-def setup(seed: int = 0) -> None:
+def setup(seed: int = 0, *, threads: int = 1) -> None:
     """Seed everything, use float64, round printed numbers, and apply the book's style.
 
     Sets torch's default dtype to float64, seeds ``random``, NumPy and torch, prints
     4 significant digits, makes SymPy print MathJax (no PNG formulas) and applies
-    :func:`ntklib.style.use`.
+    :func:`ntklib.style.use`. The chapters' tensors are small, so one intra-op thread
+    (``threads``) is as fast as several and keeps two notebooks run side by side
+    (``nbval -n 2`` on 2 cores) from oversubscribing the CPU.
     """
     torch.set_default_dtype(torch.float64)
+    torch.set_num_threads(threads)
     reseed(seed)
     torch.set_printoptions(precision=4, sci_mode=False)
     np.set_printoptions(precision=4, suppress=True)

@@ -68,3 +68,19 @@ def test_errors():
         nk.empirical_ntk(net, torch.tensor([[float("nan"), 0.0, 0.0]]))
     with pytest.raises(ValueError, match="block_size"):
         nk.empirical_ntk(net, torch.ones(2, 3), block_size=0)
+
+
+def test_jacobian_method_costs_n_o_forward_passes():
+    # regression: jacrev of the whole batch cost N^2 O [FP]; per-sample Jacobians cost N O [FP] (Novak et al. 2022)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    n, o = 16, 1
+    model = nk.MLP(8, 64, 2, out_features=o)
+    x = torch.randn(n, 8)
+    forward = 2 * sum(layer.weight.numel() for layer in model.layers)  # flops of one forward pass on one input
+    p = sum(q.numel() for q in model.parameters())
+    with FlopCounterMode(display=False) as counter:
+        theta = nk.empirical_ntk(model, x, method="jacobian")
+    assert counter.get_total_flops() <= 4 * n * o * forward + 2 * n**2 * o**2 * p
+    j = nk.jacobian(model, x)
+    torch.testing.assert_close(theta, j @ j.T, rtol=0, atol=ATOL)
