@@ -11,12 +11,13 @@ NBVAL := PYTHONHASHSEED=0 OMP_NUM_THREADS=1 $(BIN)/python -m pytest --nbval --nb
          -p no:cacheprovider -o addopts=""
 
 .DEFAULT_GOAL := help
-.PHONY: help book test unit toc nbval strict notebooks venv clean
+.PHONY: help book test unit toc nbval strict notebooks lab venv clean
 
 help:
 	@echo "make book       build the HTML book into _build/html (creates .venv on first use)"
 	@echo "make test       unit tests + doctests, toc check, nbval on every notebook, strict book build"
 	@echo "make notebooks  re-execute notebooks in place (all, or NB=book/NN_name.ipynb)"
+	@echo "make lab        open the chapters in JupyterLab"
 	@echo "make clean      remove _build"
 
 venv: $(STAMP)
@@ -51,6 +52,9 @@ strict: $(STAMP)
 # Re-execute notebooks in place with deterministic outputs: `make notebooks` (all) or `make notebooks NB=book/x.ipynb`.
 notebooks: $(STAMP)
 	$(BIN)/python tools/execute.py $(or $(NB),$(NOTEBOOKS))
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab book
 
 clean:
 	rm -rf _build

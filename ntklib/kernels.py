@@ -84,11 +84,12 @@ def _relu_diagonals(d: torch.Tensor, depth: int, w2: float, b2: float) -> list[t
     return out
 
 
-def _relu_kernels(x1, x2, same, depth, w2, b2, block_elements: int = 1 << 20) -> Kernels:
+def _relu_kernels(x1, x2, same, depth, w2, b2, block_elements: int = 1 << 18) -> Kernels:
     """ReLU fast path: all layers on a block of rows while it is in cache, in preallocated buffers.
 
-    Per element and layer: one arccos, one sqrt and a few fused multiply-adds; the block
-    keeps memory traffic low. Same formulas as :func:`_recursion` (tests check 1e-10).
+    Per element and layer: one arccos, one sqrt and a few fused multiply-adds. With x2 = x1 only
+    the upper triangle is computed and then mirrored. Same formulas as :func:`_recursion`
+    (the tests check 1e-10).
     """
     n0, (n1, n2) = x1.shape[1], (x1.shape[0], x2.shape[0])
     diag1 = _relu_diagonals((x1 * x1).sum(1).mul_(w2 / n0).add_(b2), depth, w2, b2)
@@ -96,28 +97,37 @@ def _relu_kernels(x1, x2, same, depth, w2, b2, block_elements: int = 1 << 20) ->
     root1, root2 = [d.sqrt() for d in diag1], [d.sqrt() for d in diag2]
     inv1 = [torch.where(r > 0, 1 / r, torch.zeros_like(r)) for r in root1]
     inv2 = [torch.where(r > 0, 1 / r, torch.zeros_like(r)) for r in root2]
-    live2 = [(d > 0).to(torch.float64) for d in diag2]
+    live1, live2 = [(d > 0).to(x1.dtype) for d in diag1], [(d > 0).to(x1.dtype) for d in diag2]
+    dead = [not bool(d1.all()) or not bool(d2.all()) for d1, d2 in zip(diag1, diag2)]
     nngp, ntk = x1.new_empty(n1, n2), x1.new_empty(n1, n2)
     rows = max(1, min(n1, block_elements // n2))
-    cos, angle = x1.new_empty(rows, n2), x1.new_empty(rows, n2)
+    cos_buf, angle_buf = x1.new_empty(rows * n2), x1.new_empty(rows * n2)
     x2t, c = x2.T.contiguous(), w2 / (2 * math.pi)
     for i in range(0, n1, rows):
         j = min(i + rows, n1)
-        sig, th, co, an = nngp[i:j], ntk[i:j], cos[: j - i], angle[: j - i]
-        torch.mm(x1[i:j], x2t, out=sig).mul_(w2 / n0).add_(b2)
+        k = i if same else 0  # first column computed: the diagonal block onwards when symmetric
+        sig, th = nngp[i:j, k:], ntk[i:j, k:]
+        co, an = cos_buf[: sig.numel()].view(sig.shape), angle_buf[: sig.numel()].view(sig.shape)
+        torch.mm(x1[i:j], x2t[:, k:], out=co)
+        sig.copy_(co).mul_(w2 / n0).add_(b2)
         th.copy_(sig)
         for l in range(depth):
-            snap_parallel_(torch.mul(sig, inv1[l][i:j, None], out=co).mul_(inv2[l]))
+            snap_parallel_(torch.mul(sig, inv1[l][i:j, None], out=co).mul_(inv2[l][k:]))
             if same:
-                co[:, i:j].diagonal().fill_(1.0)  # x = x': the angle is exactly 0
+                co[:, : j - i].diagonal().fill_(1.0)  # x = x': the angle is exactly 0
             torch.arccos(co, out=an)
             torch.mul(co, co, out=sig).neg_().add_(1.0).sqrt_()  # sin(theta)
             sig.addcmul_(an, co, value=-1.0).add_(co, alpha=math.pi)  # sin + (pi - theta) cos
-            sig.mul_(root1[l][i:j, None] * c).mul_(root2[l]).add_(b2)
+            sig.mul_(root1[l][i:j, None] * c).mul_(root2[l][k:]).add_(b2)
             an.mul_(-c).add_(w2 / 2)  # SigmaDot = w^2 (pi - theta) / (2 pi)
-            if not bool(diag1[l][i:j].all()) or not bool(diag2[l].all()):  # u = 0: E[step step] = 0
-                an.mul_((diag1[l][i:j] > 0).to(an.dtype)[:, None]).mul_(live2[l])
+            if dead[l]:  # a zero-variance input: E[step(u) step(v)] = 0
+                an.mul_(live1[l][i:j, None]).mul_(live2[l][k:])
             th.mul_(an).add_(sig)
+        if same:  # mirror into the lower triangle, so the result is exactly symmetric
+            for m in (nngp, ntk):
+                block = m[i:j, i:j]
+                block.copy_(torch.triu(block) + torch.triu(block, 1).T)
+                m[j:, i:j].copy_(m[i:j, j:].T)
     return Kernels(nngp, ntk)
 
 

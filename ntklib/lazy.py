@@ -76,7 +76,7 @@ def laziness_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, iterat
     Raises:
         TypeError/ValueError: non-tensor or non-finite inputs, y not matching the outputs.
 
-    Reference: Chizat, Oyallon and Bach 2019 (``chizat2019``), Theorem 2.3.
+    Reference: Chizat, Oyallon and Bach 2019 (``chizat2019``), Section 2.
     """
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise TypeError("x and y must be torch.Tensors")

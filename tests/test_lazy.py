@@ -1,9 +1,13 @@
 """Tests for ntklib.lazy."""
+import pytest
 import torch
 from torch.func import functional_call, hessian
 
 import ntklib as nk
 from conftest import ATOL
+
+# torch.func.hessian's forward mode triggers torch 2.13's torch.jit.script deprecation notice
+pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.script.*:DeprecationWarning")
 
 
 def _flat_hessian(model, x):
