@@ -20,12 +20,11 @@ Inputs may be NumPy arrays or tensors; everything is computed and returned in fl
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, NamedTuple, Optional
 
 import torch
 
-from ._validate import as_tensor, count, finite, nonneg, positive
+from ._validate import as_tensor, count, finite, positive
 
 
 class Prediction(NamedTuple):

@@ -28,7 +28,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from ._validate import count, nonneg, pair
-from .activations import Activation, check_activation, gaussian_expectations, relu_expectations, snap_parallel_
+from .activations import Activation, check_activation, gaussian_expectations, snap_parallel_
 
 
 class Kernels(NamedTuple):

@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ._validate import choice, count, matrix, nonneg
+from ._validate import choice, count, nonneg
 from .activations import Activation, check_activation, dphi, phi
 
 Parameterization = Literal["ntk", "standard"]

@@ -4,7 +4,7 @@ import pytest
 import torch
 from scipy import integrate
 
-from conftest import ATOL, N_SE
+from conftest import N_SE
 from ntklib.activations import dphi, gaussian_expectations, phi
 
 t = lambda v: torch.tensor(v, dtype=torch.float64)

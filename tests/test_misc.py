@@ -1,5 +1,4 @@
 """symbolic, data, notebook and style helpers; a CUDA smoke test when a GPU is present."""
-import math
 
 import matplotlib
 import pytest
