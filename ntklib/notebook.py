@@ -8,13 +8,13 @@ these lines from every notebook); ``loglog_slope`` fits the exponent of a power 
 from __future__ import annotations
 
 import random
+import textwrap
 
 import numpy as np
 import torch
 
 from ._validate import as_float64, finite
 
-CLAIM_PREFIX = "Reproduced"
 
 
 def setup(seed: int = 0, *, threads: int = 1) -> None:
@@ -71,20 +71,71 @@ def agree(sym, code, *, atol: float = 1e-10, rtol: float = 0.0, what: str = "Sym
     print(f"{what} agree to within {tol} ({n} value{'s' if n != 1 else ''} compared).")
 
 
-def claim(source: str, statement: str, measured: str) -> None:
-    """Print the record of a published claim re-run at CPU scale.
+KINDS = {"reproduced": "Reproduced", "checked": "Checked"}
+WIDTH = 88  # the code column of the book: no printed line is wider
 
-    Call it after the cell's ``assert`` on the claim. ``measured`` is the number(s) the
-    notebook found, already rounded (4 significant digits). The closing chapter reads
-    these lines from the stored outputs of every notebook.
 
-    >>> claim("Jacot et al. 2018, Fig. 1", "the NTK spread shrinks with width", "0.3 -> 0.05")
-    Reproduced | Jacot et al. 2018, Fig. 1 | the NTK spread shrinks with width | 0.3 -> 0.05
+def claim(source: str, statement: str, *, paper: str, measured: str, scale: str,
+          kind: str = "reproduced") -> None:
+    """Print the record of a published claim re-run at CPU scale (or of a checked fact).
+
+    Call it after the cell's ``assert`` on the claim. ``kind="reproduced"`` is for an
+    empirical claim the cited paper makes at the cited place; an identity, a textbook fact
+    or the book's own derivation is ``kind="checked"``. ``paper`` is what the paper reports
+    (its number, figure or statement), ``measured`` what this notebook found (rounded to
+    4 significant digits), ``scale`` ours against theirs. Lines are wrapped at 88
+    characters; the closing chapter reads the records back with :func:`read_claims`.
+
+    >>> claim("Jacot et al. 2018, Fig. 1", "the NTK spread shrinks with width",
+    ...       paper="visibly smaller at n = 10000 than at n = 500", measured="0.3 -> 0.05",
+    ...       scale="ours n = 50, 500; theirs n = 500, 10000")
+    Reproduced: Jacot et al. 2018, Fig. 1
+        claim: the NTK spread shrinks with width
+        paper: visibly smaller at n = 10000 than at n = 500
+        this book: 0.3 -> 0.05
+        scale: ours n = 50, 500; theirs n = 500, 10000
     """
-    for name, value in (("source", source), ("statement", statement), ("measured", measured)):
-        if not isinstance(value, str) or not value or "|" in value or "\n" in value:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+    fields = (("source", source), ("claim", statement), ("paper", paper), ("this book", measured),
+              ("scale", scale))
+    for name, value in fields:
+        if not isinstance(value, str) or not value.strip() or "|" in value or "\n" in value:
             raise ValueError(f"{name} must be a non-empty one-line string without '|', got {value!r}")
-    print(f"{CLAIM_PREFIX} | {source} | {statement} | {measured}")
+    print(textwrap.fill(source, WIDTH, initial_indent=f"{KINDS[kind]}: ", subsequent_indent=" " * 8))
+    for name, value in fields[1:]:
+        print(textwrap.fill(value, WIDTH, initial_indent=f"    {name}: ", subsequent_indent=" " * 8))
+
+
+def read_claims(paths) -> list[dict]:
+    """The records printed by :func:`claim` in the stored outputs of the notebooks ``paths``.
+
+    Returns one dict per record with keys ``chapter`` (the notebook's file stem), ``kind``,
+    ``source``, ``claim``, ``paper``, ``this book`` and ``scale``, in notebook order.
+    """
+    import json
+    from pathlib import Path
+
+    heads = {f"{label}: ": kind for kind, label in KINDS.items()}
+    records = []
+    for path in map(Path, paths):
+        for cell in json.loads(path.read_text())["cells"]:
+            for out in cell.get("outputs", []):
+                record, key = None, None
+                for line in "".join(out.get("text", "")).splitlines():
+                    head = next((h for h in heads if line.startswith(h)), None)
+                    if head:
+                        record = {"chapter": path.stem, "kind": heads[head], "source": line[len(head):]}
+                        key = "source"
+                        records.append(record)
+                    elif record is not None and line.startswith("    ") and not line.startswith(" " * 8):
+                        key, _, value = line.strip().partition(": ")
+                        record[key] = value
+                    elif record is not None and line.startswith(" " * 8):
+                        record[key] += " " + line.strip()
+                    else:
+                        record = None
+    return records
 
 
 def loglog_slope(x, y) -> float:

@@ -43,8 +43,10 @@ def test_notebook_helpers(capsys):
         nk.notebook.agree(1.0, 1.1)
     with pytest.raises(ValueError, match="shape"):
         nk.notebook.agree([1.0, 2.0], [1.0])
-    with pytest.raises(ValueError, match="statement"):
-        nk.notebook.claim("a", "b | c", "d")
+    with pytest.raises(ValueError, match="claim"):
+        nk.notebook.claim("a", "b | c", paper="p", measured="d", scale="s")
+    with pytest.raises(ValueError, match="kind"):
+        nk.notebook.claim("a", "b", paper="p", measured="d", scale="s", kind="proved")
     assert nk.notebook.loglog_slope([1, 2, 4], [1, 0.5, 0.25]) == pytest.approx(-1.0)
     with pytest.raises(ValueError, match="positive"):
         nk.notebook.loglog_slope([1, 2], [1, -1])
@@ -72,3 +74,21 @@ def test_cuda_smoke():
     net = nk.MLP(3, 64, 2).cuda()
     a, b = nk.empirical_ntk(net, x, method="layerwise"), nk.empirical_ntk(net, x, method="jacobian")
     assert a.device.type == "cuda" and torch.allclose(a, b, rtol=1e-5)
+
+
+def test_claims_round_trip(tmp_path, capsys):
+    long = "a statement long enough to be wrapped over two lines of the book's code column " * 2
+    nk.notebook.claim("Lee et al. 2019, Fig. 1", long.strip(), paper="slope -1/2", measured="-0.51",
+                      scale="ours n = 100-25600; theirs the same")
+    nk.notebook.claim("the book, section 2", "an identity", paper="none", measured="1e-15",
+                      scale="exact", kind="checked")
+    text = capsys.readouterr().out
+    assert max(map(len, text.splitlines())) <= nk.notebook.WIDTH
+    nb = {"cells": [{"outputs": [{"text": text}]}]}
+    path = tmp_path / "07_x.ipynb"
+    path.write_text(__import__("json").dumps(nb))
+    first, second = nk.notebook.read_claims([path])
+    assert first == {"chapter": "07_x", "kind": "reproduced", "source": "Lee et al. 2019, Fig. 1",
+                     "claim": long.strip(), "paper": "slope -1/2", "this book": "-0.51",
+                     "scale": "ours n = 100-25600; theirs the same"}
+    assert second["kind"] == "checked" and second["this book"] == "1e-15"

@@ -10,19 +10,49 @@ per problem) when a notebook
   (execution counts must increase down the notebook: run `make notebooks NB=...`);
 - stores an error output (a traceback) or text on stderr (a warning shown to readers);
 - uses `# NBVAL_SKIP` or the `nbval-skip` tag (the cell would never be tested, and later
-  cells would lose its state).
+  cells would lose its state), or the `# NBVAL_IGNORE_OUTPUT` comment (readers see it: use
+  the `nbval-ignore-output` cell tag);
+- has a code line or a printed (text) output line wider than the book's code column,
+  88 characters: the reader would have to scroll sideways;
+- compiles with a SyntaxWarning or DeprecationWarning (an invalid escape such as "\\p"
+  prints a warning to students on Python 3.12+).
 nbval (make nbval) then proves that the stored outputs are what the code prints today.
 """
 from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import nbformat
 
 SKIP_MARKERS = ("# NBVAL_SKIP",)
 SKIP_TAGS = ("nbval-skip",)
+WIDTH = 88  # characters in the book's code column at 1400 px
+
+
+def compile_warnings(source: str) -> list[str]:
+    """The SyntaxWarning/DeprecationWarning messages of compiling one cell (IPython magics blanked)."""
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            compile(code, "<cell>", "exec")
+        except SyntaxError:
+            return []  # not plain Python (a magic-only cell); nbval runs it
+    return [f"{w.category.__name__}: {w.message}" for w in caught
+            if issubclass(w.category, (SyntaxWarning, DeprecationWarning))]
+
+
+def output_lines(out) -> list[str]:
+    if out.output_type == "stream":
+        return out.get("text", "").splitlines()
+    if out.output_type in ("execute_result", "display_data"):
+        data = out.get("data", {})
+        if "text/plain" in data and not {"text/html", "text/latex", "image/png", "text/markdown"} & set(data):
+            return "".join(data["text/plain"]).splitlines()
+    return []
 
 
 def check_notebook(path: Path) -> list[str]:
@@ -40,6 +70,12 @@ def check_notebook(path: Path) -> list[str]:
         lines = [line.strip() for line in cell.source.splitlines()]
         if any(line in SKIP_MARKERS for line in lines) or set(cell.metadata.get("tags", [])) & set(SKIP_TAGS):
             problems.append(f"{where} is marked NBVAL_SKIP: never skip a cell, make it fast instead")
+        if "# NBVAL_IGNORE_OUTPUT" in lines:
+            problems.append(f"{where} shows the # NBVAL_IGNORE_OUTPUT comment: use the nbval-ignore-output tag")
+        wide = [len(line) for line in cell.source.splitlines() if len(line) > WIDTH]
+        if wide:
+            problems.append(f"{where}: {len(wide)} code line(s) wider than {WIDTH} characters (up to {max(wide)})")
+        problems += [f"{where} compiles with {w}" for w in compile_warnings(cell.source)]
         if not cell.source.strip():
             continue
         count = cell.execution_count
@@ -50,12 +86,15 @@ def check_notebook(path: Path) -> list[str]:
                             f"re-run top to bottom with make notebooks NB={path}")
         else:
             last_count = count
+        wide = [len(line) for out in cell.get("outputs", []) for line in output_lines(out) if len(line) > WIDTH]
+        if wide:
+            problems.append(f"{where}: {len(wide)} output line(s) wider than {WIDTH} characters (up to {max(wide)})")
         for out in cell.get("outputs", []):
             if out.output_type == "error":
                 problems.append(f"{where} stores an error: {out.get('ename', '')}: {out.get('evalue', '')}")
             elif out.output_type == "stream" and out.get("name") == "stderr":
-                first = (out.get("text", "").strip().splitlines() or [""])[0]
-                problems.append(f"{where} prints to stderr (fix the cause): {first[:120]}")
+                text = out.get("text", "").strip()
+                problems.append(f"{where} prints to stderr (fix the cause):\n    " + text.replace("\n", "\n    "))
     if unexecuted:
         cells = ", ".join(map(str, unexecuted[:8])) + (", ..." if len(unexecuted) > 8 else "")
         problems.append(f"{path}: {len(unexecuted)} code cell(s) never executed (cells {cells}): "
