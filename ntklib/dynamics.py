@@ -20,8 +20,10 @@ Inputs may be NumPy arrays or tensors; everything is computed and returned in fl
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, NamedTuple, Optional
 
+import numpy as np
 import torch
 
 from ._validate import as_tensor, count, finite, positive
@@ -39,18 +41,30 @@ class Spectrum(NamedTuple):
     vectors: torch.Tensor
 
 
+def tolerance(k: torch.Tensor) -> float:
+    """Relative round-off allowed in a kernel matrix: 1e-8, or 64 sqrt(N) eps of its dtype if larger (float32)."""
+    return max(1e-8, 64 * math.sqrt(k.shape[0]) * torch.finfo(k.dtype).eps)
+
+
 def spectrum(k: torch.Tensor, name: str = "k_train_train") -> Spectrum:
-    """Eigen-decomposition of a symmetric PSD kernel matrix; refuses non-symmetric or non-PSD input."""
-    k = finite(as_tensor(k, name), name).to(torch.float64)
+    """Eigen-decomposition of a symmetric PSD kernel matrix; refuses non-symmetric or non-PSD input.
+
+    The tolerances follow the dtype of ``k`` (:func:`tolerance`); ``k`` is symmetrised and
+    decomposed in float64. Eigenvalues below N eps lambda_max are round-off of a null space and
+    are set to exactly 0, so those modes never move (also at very large t).
+    """
+    k = finite(as_tensor(k, name), name)
     if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] == 0:
         raise ValueError(f"{name} must be a square (N, N) matrix, got shape {tuple(k.shape)}")
+    tol, k = tolerance(k), k.to(torch.float64)
     scale = k.abs().max().clamp_min(torch.finfo(k.dtype).tiny)
-    if bool(((k - k.T).abs() > 1e-8 * scale).any()):
-        raise ValueError(f"{name} must be symmetric")
+    if bool(((k - k.T).abs() > tol * scale).any()):
+        raise ValueError(f"{name} must be symmetric (to {tol:.1e} relative)")
     values, vectors = torch.linalg.eigh((k + k.T) / 2)
-    if values[0] < -1e-8 * values[-1].abs().clamp_min(torch.finfo(k.dtype).tiny):
+    if values[0] < -tol * values[-1].abs().clamp_min(torch.finfo(k.dtype).tiny):
         raise ValueError(f"{name} must be positive semi-definite, smallest eigenvalue {values[0].item():.3e}")
-    return Spectrum(values.clamp_min(0.0), vectors)
+    null = values <= k.shape[0] * torch.finfo(k.dtype).eps * values[-1]
+    return Spectrum(values.masked_fill(null, 0.0), vectors)
 
 
 def _targets(y, n: int, name: str, like: torch.Tensor) -> torch.Tensor:
@@ -61,11 +75,21 @@ def _targets(y, n: int, name: str, like: torch.Tensor) -> torch.Tensor:
 
 
 def _times(t) -> tuple[torch.Tensor, bool]:
-    scalar = not isinstance(t, torch.Tensor) or t.ndim == 0
-    times = torch.as_tensor(t, dtype=torch.float64).reshape(-1)
+    """Times as a 1-D float64 tensor, and whether ``t`` was one number (a float, 0-d array or tensor)."""
+    if isinstance(t, torch.Tensor):
+        times = t.detach().to("cpu", torch.float64)
+    else:
+        try:
+            times = torch.as_tensor(np.asarray(t, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise TypeError(f"t must be a number or a 1-D sequence of numbers, got {type(t).__name__}") from None
+    if times.ndim > 1:
+        raise ValueError(f"t must be a number or a 1-D sequence of times, got shape {tuple(times.shape)}")
+    if times.numel() == 0 and times.ndim == 1:
+        raise ValueError("t must hold at least one time")
     if bool(torch.isnan(times).any()) or bool((times < 0).any()):
         raise ValueError(f"t must be >= 0 (math.inf allowed), got {t}")
-    return times, scalar
+    return times.reshape(-1), times.ndim == 0
 
 
 def mse_predictor(k_train_train, y_train, *, learning_rate: float = 1.0, k_test_train=None, f0_train=None,
@@ -80,8 +104,11 @@ def mse_predictor(k_train_train, y_train, *, learning_rate: float = 1.0, k_test_
         f0_train, f0_test: outputs at initialization, shaped like the targets (default 0).
 
     Returns:
-        ``predict(t)`` with t >= 0 a float, ``math.inf`` (kernel regression), or a 1-D tensor
-        of times (then outputs get a leading time axis); it returns ``Prediction(train, test)``.
+        ``predict(t)`` with t >= 0 a float, ``math.inf`` (kernel regression), or a 1-D sequence
+        of times (list, range, NumPy array, tensor: outputs then get a leading time axis, one
+        entry per time); it returns ``Prediction(train, test)``. Time t counts gradient-flow
+        time in units of the step: :math:`e^{-\eta\Theta t/N}` (neural-tangents writes the same
+        flow with the loss normalised by N k for k outputs, so its time differs by that factor).
 
     Raises:
         ValueError: shapes, non-finite values, non-symmetric or non-PSD kernel, learning_rate <= 0,

@@ -14,19 +14,23 @@ Three algorithms (Novak et al. 2022), equal to float64 round-off:
   layer's input, :math:`\delta = \partial f / \partial z` back-propagated, and
   :math:`c_w, c_b` the layer's weight and bias scales; cost N^2 (sum of widths) per layer.
 
-Inputs are processed in blocks of ``block_size`` rows so memory stays bounded.
+Inputs are processed in blocks of ``block_size`` rows so memory stays bounded. Only the
+trainable parameters (``requires_grad=True``) count, as in :func:`ntklib.train_mse`: freezing a
+layer removes its term from the kernel. A model may provide its own structured path as a
+method ``layerwise_ntk(x1, x2)`` returning (N1, N2, O, O); ``method="layerwise"`` then uses it.
 """
 from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 import warnings
 
 from torch.func import functional_call, jacrev, vjp, vmap
 
-from ._validate import choice, count, finite
+from ._validate import as_tensor, choice, count, finite
 from .networks import MLP
 
 Method = Literal["auto", "jacobian", "ntvp", "layerwise"]
@@ -39,25 +43,60 @@ def jvp(func, primals, tangents):
         return torch.func.jvp(func, primals, tangents)
 
 
-def _inputs(model, x1, x2):
+def check_model(model) -> dict[str, torch.Tensor]:
+    """The trainable parameters of ``model``, after refusing what has no per-sample NTK."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for m in model.modules():
+        if m.training and isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)):
+            raise ValueError(f"model contains {type(m).__name__} in training mode, whose output depends on the batch "
+                             f"or on random draws: call model.eval() first")
+    if next(model.parameters(), None) is None:
+        raise ValueError("model has no parameters: its NTK is zero")
+    params = {k: v for k, v in model.named_parameters() if v.requires_grad}
+    if not params:
+        raise ValueError("model has no trainable parameters (requires_grad=True): its NTK is zero")
+    return params
+
+
+def _inputs(model, x1, x2):
+    params = check_model(model)
+    like = next(iter(params.values()))
+    out = []
     for name, x in (("x1", x1), ("x2", x2)):
-        if x is not None and not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-        if x is not None:
-            finite(x, name)
+        if x is None:
+            out.append(None)
+            continue
+        if isinstance(x, np.ndarray):  # NumPy inputs take the model's dtype and device
+            x = as_tensor(x, name).to(like)
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(x).__name__}")
+        if x.is_complex():
+            raise TypeError(f"{name} must be real, got a complex tensor")
+        if x.dtype != like.dtype:
+            raise ValueError(f"{name} has dtype {x.dtype} but the model's parameters have dtype {like.dtype}: "
+                             f"convert one of them")
+        if x.ndim == 0 or x.shape[0] == 0:
+            raise ValueError(f"{name} must have shape (N, ...) with N >= 1, got {tuple(x.shape)}")
+        out.append(finite(x, name))
+    x1, x2 = out
     if x2 is not None and x2.shape[1:] != x1.shape[1:]:
         raise ValueError(f"x2 must have the same feature shape as x1 {tuple(x1.shape[1:])}, got {tuple(x2.shape[1:])}")
+    if isinstance(model, MLP):
+        for name, x in (("x1", x1), ("x2", x2)):
+            if x is not None and (x.ndim != 2 or x.shape[1] != model.in_features):
+                raise ValueError(f"{name} must have shape (N, {model.in_features}) for this MLP, got {tuple(x.shape)}")
     return x1, (x1 if x2 is None else x2)
 
 
 def _functional(model: nn.Module):
-    params = {k: v.detach() for k, v in model.named_parameters()}
+    """The trainable parameters (detached) and f(p, x) -> (N, O) with every other tensor held fixed."""
+    params = {k: v.detach() for k, v in check_model(model).items()}
+    frozen = {k: v.detach() for k, v in model.named_parameters() if not v.requires_grad}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
 
     def f(p, x):  # outputs as (N, O)
-        out = functional_call(model, (p, buffers), (x,))
+        out = functional_call(model, (p, frozen, buffers), (x,))
         return out.reshape(x.shape[0], -1)
 
     return params, f
@@ -67,7 +106,8 @@ def jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     r"""The parameter Jacobian :math:`J = \partial f(x) / \partial\theta`, shape (N*O, P).
 
     Rows are ordered sample-major (row a*O + o is :math:`\partial f_o(x_a)`), columns follow
-    ``model.named_parameters()``, each flattened. The NTK is ``J @ J.T``.
+    the trainable (``requires_grad=True``) entries of ``model.named_parameters()``, each
+    flattened. The NTK is ``J @ J.T``.
 
     >>> model = torch.nn.Linear(3, 2); jacobian(model, torch.ones(4, 3)).shape
     torch.Size([8, 8])
@@ -140,7 +180,11 @@ def _by_layers(model: MLP, x1, x2, same):
         o = model.layers[-1].out_features
         theta = x1.new_zeros(x1.shape[0], x2.shape[0], o, o)
         for layer, a, b, da, db in zip(model.layers, h1, h2, d1, d2):
-            gram = (a @ b.T).mul_(layer.weight_scale**2).add_(layer.bias_scale**2)
+            cw = layer.weight_scale**2 if layer.weight.requires_grad else 0.0  # frozen: no term
+            cb = layer.bias_scale**2 if layer.bias.requires_grad else 0.0
+            if cw == 0.0 and cb == 0.0:
+                continue
+            gram = (a @ b.T).mul_(cw).add_(cb)
             if o == 1:
                 theta[:, :, 0, 0] += gram * (da[:, 0] @ db[:, 0].T)
             else:
@@ -165,8 +209,10 @@ def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = 
         (N1, N2) for one output or with ``trace=True``, else (N1, N2, O, O).
 
     Raises:
-        TypeError: model not an nn.Module, inputs not tensors. ValueError: unknown method,
-            ``"layerwise"`` on a model that is not ``ntklib.MLP``, mismatched or non-finite inputs.
+        TypeError: model not an nn.Module, inputs not tensors or NumPy arrays, complex inputs.
+        ValueError: unknown method, ``"layerwise"`` on a model without a structured path,
+            mismatched shapes, dtypes or feature counts, non-finite inputs, a model with no
+            trainable parameters, BatchNorm or Dropout in training mode.
 
     Reference: Novak et al. 2022 (``novak2022``); Jacot et al. 2018 (``jacot2018``).
 
@@ -178,16 +224,24 @@ def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = 
     block = count(block_size, "block_size", minimum=1)
     same = x2 is None
     x1, x2 = _inputs(model, x1, x2)
+    structured = isinstance(model, MLP) or callable(getattr(model, "layerwise_ntk", None))
     if method == "auto":
-        method = "layerwise" if isinstance(model, MLP) else "jacobian"
+        method = "layerwise" if structured else "jacobian"
     if method == "layerwise":
-        if not isinstance(model, MLP):
-            raise ValueError(f"method='layerwise' needs an ntklib.MLP model, got {type(model).__name__}")
-        theta = _by_layers(model, x1, x2, same)
+        if not structured:
+            raise ValueError(f"method='layerwise' needs an ntklib.MLP or a model with a layerwise_ntk method, "
+                             f"got {type(model).__name__}")
+        if isinstance(model, MLP):
+            theta = _by_layers(model, x1, x2, same)
+        else:
+            with torch.no_grad():
+                theta = model.layerwise_ntk(x1, None if same else x2)
     else:
         params, f = _functional(model)
         with torch.no_grad():
             theta = _by_jacobian(f, params, x1, x2, block, same) if method == "jacobian" else _by_ntvp(f, params, x1, x2, block)
+        if same and method == "ntvp":  # JVP/VJP round-off is not symmetric: symmetrise
+            theta = (theta + theta.permute(1, 0, 3, 2)) / 2
     if theta.shape[2] == 1:
         return theta[:, :, 0, 0]
     return torch.diagonal(theta, dim1=2, dim2=3).sum(-1) if trace else theta

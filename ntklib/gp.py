@@ -81,7 +81,9 @@ def ntk_gp_posterior(nngp_train_train, ntk_train_train, y_train, nngp_test_train
         y_train: (N,) or (N, k).
         nngp_test_train, ntk_test_train: :math:`\mathcal{K}(x, X)`, :math:`\Theta(x, X)` (M, N).
         nngp_test_test: :math:`\mathcal{K}(x, x)` (M, M).
-        learning_rate: :math:`\eta > 0`. t: time >= 0 or ``math.inf``.
+        learning_rate: :math:`\eta > 0`.
+        t: a time >= 0, ``math.inf``, or a 1-D sequence of times (then mean (T, M[, k]) and
+            covariance (T, M, M), one entry per time).
 
     Raises:
         ValueError: shapes, non-finite or non-PSD kernels, t < 0, t = inf with a singular NTK.
@@ -92,9 +94,7 @@ def ntk_gp_posterior(nngp_train_train, ntk_train_train, y_train, nngp_test_train
     (3.0, 0.0)
     """
     eta = positive(learning_rate, "learning_rate")
-    times, _ = _times(t)
-    if times.numel() != 1:
-        raise ValueError(f"t must be one time >= 0, got {t}")
+    times, scalar = _times(t)
     theta = spectrum(ntk_train_train, "ntk_train_train")
     n = theta.values.shape[0]
     k = _kernel(nngp_train_train, "nngp_train_train", (n, n), theta.vectors)
@@ -105,15 +105,20 @@ def ntk_gp_posterior(nngp_train_train, ntk_train_train, y_train, nngp_test_train
     kx = _kernel(nngp_test_train, "nngp_test_train", (m, n), theta.vectors)
     kxx = _kernel(nngp_test_test, "nngp_test_test", (m, m), theta.vectors)
     lam, v = theta.values, theta.vectors
-    if math.isinf(times.item()):
-        if bool(lam[0] <= n * torch.finfo(lam.dtype).eps * lam[-1]):
-            raise ValueError("ntk_train_train is singular: t = inf needs an invertible NTK")
-        gain = 1 / lam
-    else:
-        rate = (eta * times.item() / n) * lam
-        gain = torch.where(lam > 0, -torch.expm1(-rate) / torch.where(lam > 0, lam, torch.ones_like(lam)), torch.full_like(lam, eta * times.item() / n))
-    a = ((tx @ v) * gain) @ v.T  # Theta(x,X) Theta^-1 (I - e^{-eta Theta t / N})
-    mean = a @ y.reshape(n, -1)
-    cross = a @ kx.T
-    cov = kxx + a @ k @ a.T - cross - cross.T
-    return Posterior(mean.reshape(m, *y.shape[1:]), (cov + cov.T) / 2)
+    means, covs = [], []
+    for time in times.tolist():
+        if math.isinf(time):
+            if bool(lam[0] <= 0):
+                raise ValueError("ntk_train_train is singular: t = inf needs an invertible NTK")
+            gain = 1 / lam
+        else:
+            safe = torch.where(lam > 0, lam, torch.ones_like(lam))
+            gain = torch.where(lam > 0, -torch.expm1(-(eta * time / n) * lam) / safe, torch.full_like(lam, eta * time / n))
+        a = ((tx @ v) * gain) @ v.T  # Theta(x,X) Theta^-1 (I - e^{-eta Theta t / N})
+        cross = a @ kx.T
+        cov = kxx + a @ k @ a.T - cross - cross.T
+        means.append((a @ y.reshape(n, -1)).reshape(m, *y.shape[1:]))
+        covs.append((cov + cov.T) / 2)
+    if scalar:
+        return Posterior(means[0], covs[0])
+    return Posterior(torch.stack(means), torch.stack(covs))

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .empirical import jvp
+from .empirical import check_model, jvp
 
 
 class Linearized(nn.Module):
@@ -24,9 +24,10 @@ class Linearized(nn.Module):
         super().__init__()
         base = copy.deepcopy(model)
         object.__setattr__(self, "base", base)  # not a submodule: its parameters are theta0, not trained
-        self.names = [name for name, _ in base.named_parameters()]
-        self.params = nn.ParameterList(nn.Parameter(p.detach().clone()) for _, p in base.named_parameters())
-        for i, (_, p) in enumerate(base.named_parameters()):
+        trainable = [(name, p) for name, p in base.named_parameters() if p.requires_grad]  # frozen stay at theta0
+        self.names = [name for name, _ in trainable]
+        self.params = nn.ParameterList(nn.Parameter(p.detach().clone()) for _, p in trainable)
+        for i, (_, p) in enumerate(trainable):
             self.register_buffer(f"theta0_{i}", p.detach().clone())
 
     def theta0(self) -> dict[str, torch.Tensor]:
@@ -43,10 +44,13 @@ def linearize(model: nn.Module) -> Linearized:
     r"""Return the linearization :math:`f(\theta_0) + J(\theta_0)(\theta - \theta_0)` of ``model`` at its current parameters.
 
     The result is an ``nn.Module``: train it with any optimizer or :func:`ntklib.train_mse`.
-    ``model`` is copied, so later changes to it do not change the linearization.
+    ``model`` is copied, so later changes to it do not change the linearization. Only the
+    trainable parameters (``requires_grad=True``) become parameters of the linearization;
+    frozen ones stay at their values, as they would in training.
 
     Raises:
-        TypeError: ``model`` is not an ``nn.Module``.
+        TypeError: ``model`` is not an ``nn.Module``. ValueError: ``model`` has no trainable
+            parameters, or BatchNorm/Dropout in training mode.
 
     Reference: Lee et al. 2019 (``lee2019``), eq. (4).
 
@@ -55,6 +59,5 @@ def linearize(model: nn.Module) -> Linearized:
     >>> bool(torch.allclose(lin(x), net(x)))   # equal at theta0
     True
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model)
     return Linearized(model)

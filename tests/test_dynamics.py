@@ -109,3 +109,63 @@ def test_wide_trained_network_matches_closed_form():
 def test_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --- issue 11: sequences of times, float32 kernels, singular kernels at huge t ---------------
+
+import math as _math
+
+import numpy as np
+
+import ntklib as nk
+
+
+def test_sequences_of_times_give_one_output_per_time():
+    predict = nk.mse_predictor(torch.eye(3) + 0.1, torch.ones(3), k_test_train=torch.ones(2, 3))
+    ref = predict(torch.tensor([0.0, 1.0, _math.inf]))
+    for times in ([0.0, 1.0, _math.inf], (0.0, 1.0, _math.inf), np.array([0.0, 1.0, _math.inf])):
+        out = predict(times)
+        assert out.train.shape == (3, 3) and torch.equal(out.train, ref.train) and torch.equal(out.test, ref.test)
+    assert predict(range(4)).train.shape == (4, 3)
+    assert predict(np.float64(1.0)).train.shape == (3,) and predict(torch.tensor(1.0)).train.shape == (3,)
+    with pytest.raises(ValueError, match="1-D"):
+        predict([[0.0, 1.0]])
+    with pytest.raises(ValueError, match="at least one"):
+        predict([])
+
+
+def test_ntk_gp_posterior_sequences_of_times():
+    k = torch.tensor([[1.0, 0.3], [0.3, 1.0]])
+    args = (k, k + 0.2 * torch.eye(2), torch.tensor([1.0, -1.0]), k[:1], k[:1] + 0.1, torch.ones(1, 1))
+    many = nk.ntk_gp_posterior(*args, t=[0.5, 3.0, _math.inf])
+    assert many.mean.shape == (3, 1) and many.covariance.shape == (3, 1, 1)
+    for i, time in enumerate([0.5, 3.0, _math.inf]):
+        one = nk.ntk_gp_posterior(*args, t=time)
+        assert torch.allclose(many.mean[i], one.mean) and torch.allclose(many.covariance[i], one.covariance)
+
+
+def test_float32_ntvp_kernel_is_accepted():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        torch.manual_seed(0)
+        net = nk.MLP(2, 64, 2, bias_std=0.1)
+        x = torch.randn(40, 2)
+        theta = nk.empirical_ntk(net, x, method="ntvp")
+        assert torch.equal(theta, theta.T)  # symmetrised
+        nk.mse_predictor(theta, torch.zeros(40))
+        nk.mse_predictor(theta + 3e-7 * theta.abs().max() * torch.triu(torch.ones(40, 40), 1), torch.zeros(40))
+    finally:
+        torch.set_default_dtype(old)
+    with pytest.raises(ValueError, match="symmetric"):  # float64 keeps its tight tolerance
+        nk.mse_predictor(torch.eye(3) + 1e-6 * torch.triu(torch.ones(3, 3), 1), torch.zeros(3))
+
+
+def test_singular_kernel_stays_put_at_huge_finite_t():
+    x = nk.data.circle(16)  # bias-free ReLU NTK of 16 equispaced points: exactly singular
+    theta = nk.ntk(x, depth=1)
+    y = x[:, :1] * x[:, 1:]
+    predict = nk.mse_predictor(theta, y, k_test_train=theta[:3])
+    limit = theta @ torch.linalg.pinv(theta, hermitian=True) @ y  # projection onto the range
+    for time in (1e3, 1e12, 1e16, 1e20):
+        assert (predict(time).train - limit).abs().max().item() < 1e-8, time

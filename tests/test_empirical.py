@@ -84,3 +84,53 @@ def test_jacobian_method_costs_n_o_forward_passes():
     assert counter.get_total_flops() <= 4 * n * o * forward + 2 * n**2 * o**2 * p
     j = nk.jacobian(model, x)
     torch.testing.assert_close(theta, j @ j.T, rtol=0, atol=ATOL)
+
+
+# --- issue 11: trainable parameters only; clear errors ---------------------------------------
+
+import numpy as np
+
+import ntklib as nk
+
+
+def test_frozen_parameters_leave_the_kernel():
+    torch.manual_seed(1)
+    m = nk.MLP(4, 16, 2, bias_std=0.3)
+    x = torch.randn(6, 4)
+    full = nk.empirical_ntk(m, x)
+    m.layers[0].requires_grad_(False)
+    j = nk.jacobian(m, x)
+    assert j.shape[1] == sum(p.numel() for p in m.parameters() if p.requires_grad)
+    for method in ("layerwise", "jacobian", "ntvp"):
+        frozen = nk.empirical_ntk(m, x, method=method)
+        assert torch.allclose(frozen, j @ j.T, atol=1e-10) and not torch.allclose(frozen, full)
+    lin = nk.linearize(m)
+    assert sum(p.numel() for p in lin.parameters()) == j.shape[1]
+    assert torch.allclose(nk.empirical_ntk(lin, x), j @ j.T, atol=1e-10)
+    m.requires_grad_(False)
+    for call in (lambda: nk.empirical_ntk(m, x), lambda: nk.jacobian(m, x), lambda: nk.linearize(m)):
+        with pytest.raises(ValueError, match="no trainable parameters"):
+            call()
+
+
+def test_clear_errors_instead_of_torch_internals():
+    torch.manual_seed(2)
+    m, x = nk.MLP(4, 8, 1), torch.randn(3, 4)
+    with pytest.raises(ValueError, match=r"x1 must have shape \(N, 4\)"):
+        nk.empirical_ntk(m, torch.randn(3, 5))
+    with pytest.raises(ValueError, match="x2 must have shape"):
+        nk.empirical_ntk(m, x, torch.randn(2, 4)[:, :3].repeat(1, 2)[:, :4].reshape(2, 4)[:, :3])
+    with pytest.raises(ValueError, match="x1 has dtype torch.float32"):
+        nk.empirical_ntk(m, x.float())
+    bn = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 1))
+    with pytest.raises(ValueError, match="BatchNorm1d in training mode"):
+        nk.empirical_ntk(bn, x)
+    assert nk.empirical_ntk(bn.eval(), x).shape == (3, 3)
+    drop = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.1), torch.nn.Linear(8, 1))
+    with pytest.raises(ValueError, match="Dropout in training mode"):
+        nk.empirical_ntk(drop, x)
+    with pytest.raises(ValueError, match="no parameters"):
+        nk.empirical_ntk(torch.nn.ReLU(), x)
+    with pytest.raises(TypeError, match="x1 must be real"):
+        nk.empirical_ntk(m, x.to(torch.complex128))
+    assert torch.allclose(nk.empirical_ntk(m, x.numpy()), nk.empirical_ntk(m, x))

@@ -155,3 +155,65 @@ def test_type_errors():
         nk.nngp(torch.ones(2, 2), depth=1.5)
     with pytest.raises(TypeError, match="activation"):
         nk.nngp(torch.ones(2, 2), depth=1, activation=1)
+
+
+# --- issue 11: no NaN, inf or OverflowError; one result in memory ------------------------------
+
+import subprocess
+import sys
+
+import numpy as np
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf", "abs"])
+def test_huge_inputs_are_exact_not_nan(activation):
+    torch.manual_seed(5)
+    x = torch.randn(5, 3)
+    x = x / x.norm(dim=1, keepdim=True)  # Sigma^(1) = 3.3e307 on the diagonal, the NTK up to 1e308: they fit
+    big = nk.kernels(x * 1e154, depth=2, activation=activation)
+    assert all(bool(torch.isfinite(m).all()) for m in big)
+    if activation != "erf":  # bias-free piecewise-linear nets are homogeneous of degree 2
+        small = nk.kernels(x, depth=2, activation=activation)
+        for b, s in zip(big, small):
+            assert torch.allclose(b / 1e308, s, rtol=1e-12, atol=1e-300)
+    assert bool(torch.isfinite(nk.ntk(1e150 * torch.randn(4, 3), depth=2, activation="erf")).all())
+
+
+@pytest.mark.parametrize("kwargs", [dict(weight_std=1e100, depth=3), dict(weight_std=2.0, depth=1100),
+                                    dict(bias_std=1e154, depth=1), dict(weight_std=1e200, depth=1)])
+def test_overflow_is_a_clear_error(kwargs):
+    with pytest.raises(ValueError, match="overflows float64"):
+        nk.ntk(torch.ones(2, 2), **kwargs)
+
+
+def test_std_types_strides_and_complex():
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    ref = nk.ntk(x, depth=2, weight_std=1.3, bias_std=0.2)
+    for w, b in [(np.float32(1.3), np.float64(0.2)), (torch.tensor(1.3), torch.tensor(0.2))]:
+        assert torch.allclose(nk.ntk(x, depth=2, weight_std=w, bias_std=b), ref, rtol=1e-6)
+    assert torch.allclose(nk.ntk(x[::-1], depth=2, weight_std=1.3, bias_std=0.2), ref.flip(0, 1), rtol=1e-13)
+    with pytest.raises(TypeError, match="x1 must be real"):
+        nk.ntk(x + 1j, depth=1)
+    with pytest.raises(TypeError, match="x1 must be real"):
+        nk.ntk(torch.tensor(x, dtype=torch.complex128), depth=1)
+    with pytest.raises(TypeError, match="weight_std"):
+        nk.ntk(x, depth=1, weight_std=True)
+
+
+def test_nngp_and_ntk_alone_equal_kernels():
+    x = torch.randn(300, 4)
+    both = nk.kernels(x, depth=3, bias_std=0.1)
+    assert torch.equal(nk.nngp(x, depth=3, bias_std=0.1), both.nngp)
+    assert torch.equal(nk.ntk(x, depth=3, bias_std=0.1), both.ntk)
+    assert torch.allclose(nk.ntk(x, x[:7], depth=3, bias_std=0.1), both.ntk[:, :7], rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("call", ["ntk", "nngp"])
+def test_one_result_in_memory(call):
+    """Peak memory growth of nk.ntk(x) (or nngp) at N = 4000 is about one (N, N) result, not two."""
+    code = (f"import resource, torch, ntklib as nk; torch.manual_seed(0); x = torch.randn(4000, 10, dtype=torch.float64)\n"
+            f"nk.{call}(x[:1000], depth=3)\nbase = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            f"k = nk.{call}(x, depth=3)\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    growth_mib, result_mib = int(out.stdout) / 1024, 4000 * 4000 * 8 / 2**20
+    assert growth_mib < 1.4 * result_mib, growth_mib

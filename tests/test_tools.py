@@ -98,8 +98,14 @@ def test_notebook_check_accepts_an_executed_notebook(tmp_path):
      "stores an error: ZeroDivisionError: division by zero"),
     (new_code_cell("import warnings", execution_count=1,
                    outputs=[new_output("stream", name="stderr", text="UserWarning: careful\n")]),
-     "prints to stderr (fix the cause): UserWarning: careful"),
+     "prints to stderr (fix the cause):\n    UserWarning: careful"),
     (new_code_cell("# NBVAL_SKIP\nx = 1", execution_count=1), "is marked NBVAL_SKIP"),
+    (new_code_cell("# NBVAL_IGNORE_OUTPUT\nx = 1", execution_count=1), "use the nbval-ignore-output tag"),
+    (new_code_cell("x = 1  " + "#" * 90, execution_count=1), "1 code line(s) wider than 88 characters"),
+    (new_code_cell("print('x' * 100)", execution_count=1,
+                   outputs=[new_output("stream", name="stdout", text="x" * 100 + "\n")]),
+     "1 output line(s) wider than 88 characters"),
+    (new_code_cell('label = "mean $\\pm 2$ sd"', execution_count=1), "invalid escape sequence"),
     (new_code_cell("x = 1", execution_count=1, metadata={"tags": ["nbval-skip"]}), "is marked NBVAL_SKIP"),
 ])
 def test_notebook_check_rejects(tmp_path, cell, message):
