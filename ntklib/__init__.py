@@ -23,6 +23,7 @@ from .montecarlo import MonteCarlo, monte_carlo_kernels
 from .networks import MLP, Dense
 from .train import History, flat_parameters, mse_loss, train_mse
 from .scaling import ScaledMLP, feature_change, final_losses
+from . import spectral
 
 __version__ = "0.1.0"
 
@@ -32,7 +33,7 @@ __all__ = [
     "gp_posterior", "jacobian", "kernel_layers", "kernels", "laziness_ratio", "linearize", "max_learning_rate",
     "monte_carlo_kernels", "mse_loss", "mse_predictor", "nngp", "notebook", "ntk", "ntk_gp_posterior", "phi",
     "relative_change", "style", "symbolic", "train_mse",
-    "ScaledMLP", "feature_change", "final_losses", "scaling",
+    "ScaledMLP", "feature_change", "final_losses", "scaling", "spectral",
 ]
 
 

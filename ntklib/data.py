@@ -16,8 +16,10 @@ from ._validate import count, positive
 def circle(n: int, *, radius: float = 1.0) -> torch.Tensor:
     r"""n points :math:`r(\cos\gamma_k, \sin\gamma_k)`, :math:`\gamma_k = 2\pi k/n`, shape (n, 2).
 
-    With even n the points come in antipodal pairs :math:`x, -x`, and the bias-free ReLU NTK Gram
-    matrix is then (nearly) singular; use an odd n or a bias.
+    With even n >= 6 the points contain antipodal pairs :math:`x, -x`, and the Gram matrix of the
+    bias-free one-hidden-layer ReLU NTK is exactly singular: n/2 - 2 zero eigenvalues (m pairs in
+    :math:`R^d` leave m - d), since :math:`\Theta(x, x') - \Theta(x, -x')` is linear in x'. Use an
+    odd n, a bias or a second hidden layer (Jacot et al. 2018, Proposition 2; chapter 7).
 
     >>> circle(4)[1]
     tensor([0., 1.], dtype=torch.float64)
