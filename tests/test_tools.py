@@ -156,3 +156,39 @@ def test_execute_is_deterministic(tmp_path):
 def test_execute_usage(capsys):
     assert execute.main([]) == 2
     assert "Usage" in capsys.readouterr().out
+
+
+# --- issue 10: every notebook compiles cleanly; supported Pythons; one repository URL -------
+
+check_python = _tool("check_python")
+install_cell = _tool("install_cell")
+
+
+def test_every_notebook_code_cell_compiles_without_warnings():
+    """Invalid escapes print a SyntaxWarning to students on Python 3.12+: none may land."""
+    found = []
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        for number, cell in enumerate(nbformat.read(path, as_version=4).cells, start=1):
+            if cell.cell_type == "code":
+                found += [f"{path.name} cell {number}: {w}" for w in check_notebooks.compile_warnings(cell.source)]
+    assert not found, found
+
+
+def test_check_python(monkeypatch, capsys):
+    assert check_python.main([]) == 0  # the test runs on a supported version
+    monkeypatch.setattr(check_python, "SUPPORTED", ((3, 99),))
+    assert check_python.main([]) == 1
+    assert "needs CPython 3.99" in capsys.readouterr().err
+    assert check_python.main(["--quiet"]) == 1 and capsys.readouterr().err == ""
+
+
+def test_install_cells_follow_the_repository_url(tmp_path):
+    source = install_cell.expected_source()
+    assert install_cell.repository_url() in source
+    assert all(install_cell.problems(p, source) == [] for p in install_cell.notebooks()), \
+        [install_cell.problems(p, source) for p in install_cell.notebooks()]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(_notebook(new_markdown_cell("# t"), new_code_cell(source.replace("ntk-course/ntk-course", "me/fork"))),
+                   path)
+    assert "not the install cell" in install_cell.problems(path, source)[0]
+    assert install_cell.write(path, source) and install_cell.problems(path, source) == []
