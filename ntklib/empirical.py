@@ -180,7 +180,8 @@ def _by_layers(model: MLP, x1, x2, same):
         o = model.layers[-1].out_features
         theta = x1.new_zeros(x1.shape[0], x2.shape[0], o, o)
         for layer, a, b, da, db in zip(model.layers, h1, h2, d1, d2):
-            cw = layer.weight_scale**2 if layer.weight.requires_grad else 0.0  # frozen: no term
+            # a frozen weight or bias adds no term
+            cw = layer.weight_scale**2 if layer.weight.requires_grad else 0.0
             cb = layer.bias_scale**2 if layer.bias.requires_grad else 0.0
             if cw == 0.0 and cb == 0.0:
                 continue

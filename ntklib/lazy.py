@@ -6,7 +6,8 @@ r"""Lazy-training diagnostics (Chizat, Oyallon and Bach 2019; Du et al. 2019).
   (learning rate :math:`\eta/\alpha^2` on the usual loss) and training gets lazier as :math:`\alpha` grows.
 - :func:`laziness_ratio`: Chizat's relative change of the Jacobian at :math:`\theta_0`,
   :math:`\kappa = \|f(\theta_0) - y\|\, \|D^2 f(\theta_0)\| / \|D f(\theta_0)\|^2`, with operator norms:
-  :math:`\|Df\| = \sigma_{max}(J)` and :math:`\|D^2 f\| = \sup_{\|u\| = \|w\| = 1} \langle w, D^2 f[u, u]\rangle`.
+  :math:`\|Df\| = \sigma_{max}(J)` and :math:`\|D^2 f\| = \sup_{\|u\| = \|v\| = \|w\| = 1} \langle w, D^2 f[u, v]\rangle`
+  (the operator norm of the symmetric bilinear map :math:`D^2 f`).
 - :func:`activation_flips`: the fraction of hidden ReLU units whose sign pattern changed (Du et al. 2019).
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import nn
 from torch.func import functional_call, vjp
 
 from ._validate import count, finite, positive
-from .empirical import empirical_ntk, jvp
+from .empirical import check_model, empirical_ntk, jvp
 from .networks import MLP
 from .train import flat_parameters
 
@@ -63,18 +64,21 @@ class Scaled(nn.Module):
         return self.alpha * (self.model(x) - functional_call(self.model, theta0, (x,)))
 
 
-def laziness_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, iterations: int = 50, seed: int = 0) -> float:
-    r"""Chizat's :math:`\kappa = \|f(\theta_0) - y\|\,\|D^2 f(\theta_0)\| / \|D f(\theta_0)\|^2` at the current parameters.
+def laziness_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                   iterations: int = 50, seed: int = 0) -> float:
+    r"""Chizat's laziness ratio :math:`\kappa` at the current (trainable) parameters.
 
-    :math:`\|Df\|^2 = \lambda_{max}(J J^T)` (the NTK's largest eigenvalue); :math:`\|D^2 f\|
-    = \sup_{\|u\| = \|v\| = \|w\| = 1} \langle w, D^2 f[u, v]\rangle` is found by alternating maximisation
-    over u, v (Hessian-vector products) and w, ``iterations`` rounds from a seeded random start: a lower
-    bound that is tight at convergence. (A Rayleigh quotient :math:`\langle w, D^2 f[u, u]\rangle` with
-    power iteration on u does not converge when the Hessian has eigenvalues :math:`\pm\lambda`, as a
-    two-layer ReLU net's does.) :math:`\kappa \ll 1` means lazy training.
+    :math:`\kappa = \|f(\theta_0) - y\| \|D^2 f(\theta_0)\| / \|D f(\theta_0)\|^2`, with
+    :math:`\|Df\|^2 = \lambda_{max}(J J^T)` (the NTK's largest eigenvalue) and
+    :math:`\|D^2 f\| = \sup \langle w, D^2 f[u, v]\rangle` over unit u, v, w, found by
+    alternating maximisation over u, v (Hessian-vector products) and w, ``iterations``
+    rounds from a seeded random start: a lower bound, tight at convergence. (A Rayleigh
+    quotient :math:`\langle w, D^2 f[u, u]\rangle` with power iteration on u does not
+    converge when the Hessian has eigenvalues :math:`\pm\lambda`, as a two-layer ReLU
+    net's does.) :math:`\kappa \ll 1` means lazy training.
 
     Raises:
-        TypeError/ValueError: non-tensor or non-finite inputs, y not matching the outputs.
+        TypeError/ValueError: non-tensor or non-finite inputs, y unlike the outputs.
 
     Reference: Chizat, Oyallon and Bach 2019 (``chizat2019``), Section 2.
     """
@@ -82,18 +86,27 @@ def laziness_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, iterat
         raise TypeError("x and y must be torch.Tensors")
     finite(x, "x"), finite(y, "y")
     iterations = count(iterations, "iterations", minimum=1)
-    params = {n: p.detach() for n, p in model.named_parameters()}
+    params = {n: p.detach() for n, p in check_model(model).items()}  # trainable only
     f = lambda p: functional_call(model, p, (x,)).reshape(-1)
     f0 = f(params).detach()
     if y.numel() != f0.numel():
-        raise ValueError(f"y must have {f0.numel()} entries like the model's outputs, got {y.numel()}")
+        raise ValueError(f"y must have {f0.numel()} entries, got {y.numel()}")
     residual = (f0 - y.reshape(-1).to(f0)).norm()
     theta = empirical_ntk(model, x, trace=False)
-    gram = theta.reshape(x.shape[0], x.shape[0], -1, -1).permute(0, 2, 1, 3).reshape(f0.numel(), -1) if theta.ndim == 4 else theta
-    jac_norm2 = torch.linalg.eigvalsh(gram)[-1]
+    if theta.ndim == 4:  # (N, N, O, O) -> (N O, N O), sample-major
+        theta = theta.permute(0, 2, 1, 3).reshape(f0.numel(), -1)
+    jac_norm2 = torch.linalg.eigvalsh(theta)[-1]
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    unit = lambda z: {n: t / torch.sqrt(sum((s * s).sum() for s in z.values())) for n, t in z.items()}
-    u, v = ({n: torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device) for n, p in params.items()} for _ in range(2))
+
+    def unit(z):
+        norm = torch.sqrt(sum((t * t).sum() for t in z.values()))
+        return {n: t / norm for n, t in z.items()}
+
+    def draw():
+        return {n: torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device)
+                for n, p in params.items()}
+
+    u, v = draw(), draw()
     u, v = unit(u), unit(v)
     directional = lambda p, t: jvp(f, (p,), (t,))[1]  # D f(p)[t]
     hess_norm = torch.zeros(())
@@ -102,7 +115,7 @@ def laziness_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, iterat
         hess_norm = second.norm()
         w = second / hess_norm.clamp_min(torch.finfo(second.dtype).tiny)
         _, pullback = vjp(lambda p: directional(p, v), params)
-        (hv,) = pullback(w)  # H_w v = grad_theta <w, D f[v]>, maximises <w, D^2 f[., v]>
+        (hv,) = pullback(w)  # H_w v = grad <w, D f[v]>: maximises <w, D^2 f[., v]>
         u, v = v, unit(hv)
     return float(residual * hess_norm / jac_norm2)
 

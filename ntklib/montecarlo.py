@@ -42,14 +42,18 @@ def monte_carlo_kernels(x1, x2=None, *, depth: int, width: int, n_samples: int, 
     x = (x1 if same else torch.cat([x1, x2])).to(torch.float64)
     act = phi(activation)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    randn = lambda *shape: torch.randn(*shape, generator=gen, dtype=torch.float64).to(x.device)
+    def randn(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64).to(x.device)
+
     total, total_sq = 0.0, 0.0
     for start in range(0, n_samples, chunk):
         s = min(chunk, n_samples - start)
         h = x.expand(s, -1, -1)
         for _ in range(depth):
-            h = act((w / math.sqrt(h.shape[2])) * h @ randn(s, h.shape[2], width) + b * randn(s, 1, width))
-        f = ((w / math.sqrt(h.shape[2])) * h @ randn(s, h.shape[2], 1) + b * randn(s, 1, 1))[:, :, 0]  # readout, (s, N)
+            c = w / math.sqrt(h.shape[2])
+            h = act(c * h @ randn(s, h.shape[2], width) + b * randn(s, 1, width))
+        c = w / math.sqrt(h.shape[2])  # the readout: f is (s, N)
+        f = (c * h @ randn(s, h.shape[2], 1) + b * randn(s, 1, 1))[:, :, 0]
         prod = f[:, : x1.shape[0], None] * (f if same else f[:, x1.shape[0] :])[:, None, :]
         total, total_sq = total + prod.sum(0), total_sq + (prod * prod).sum(0)
     mean = total / n_samples
