@@ -34,7 +34,7 @@ from torch import nn
 from ._validate import count, finite, positive
 from .empirical import empirical_ntk
 from .kernels import ntk
-from .train import mse_loss
+from .train import check_xy, gd_step, mse_loss
 
 
 def _dimension(d) -> int:
@@ -211,11 +211,7 @@ def gd_trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, learnin
     every = count(ntk_every, "ntk_every")
     if blowup <= 1:
         raise ValueError(f"blowup must be > 1, got {blowup}")
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError("x and y must be torch.Tensors")
-    finite(x, "x"), finite(y, "y")
-    if y.shape[0] != x.shape[0]:
-        raise ValueError(f"y must have {x.shape[0]} rows like x, got {y.shape[0]}")
+    check_xy(x, y)
     params = [p for p in model.parameters() if p.requires_grad]
     losses, outputs, tops, diverged = [], [], [], False
     for k in range(steps + 1):
@@ -231,9 +227,6 @@ def gd_trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, learnin
         tops.append(torch.linalg.eigvalsh(empirical_ntk(model, x))[-1].item() if record else math.nan)
         if k == steps:
             break
-        grads = torch.autograd.grad(loss, params)
-        with torch.no_grad():
-            for p, g in zip(params, grads):
-                p.sub_(eta * g)
+        gd_step(loss, params, eta)
     as64 = lambda v: torch.tensor(v, dtype=torch.float64)
     return Trajectory(as64(losses), torch.stack(outputs).to(torch.float64), as64(tops), diverged)

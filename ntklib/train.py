@@ -44,6 +44,23 @@ def mse_loss(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (f - y).pow(2).sum() / (2 * f.shape[0])
 
 
+def check_xy(x, y) -> None:
+    """Refuse inputs and targets that are not finite tensors with the same number of rows."""
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError("x and y must be torch.Tensors")
+    finite(x, "x"), finite(y, "y")
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"y must have {x.shape[0]} rows like x, got {y.shape[0]}")
+
+
+def gd_step(loss: torch.Tensor, params: list, eta: float) -> None:
+    r"""One gradient-descent step :math:`\theta \leftarrow \theta - \eta \nabla L` on ``params``, in place."""
+    grads = torch.autograd.grad(loss, params)
+    with torch.no_grad():
+        for p, g in zip(params, grads):
+            p.sub_(eta * g)
+
+
 def train_mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, learning_rate: float, steps: int,
               record_every: int = 1, ntk_x: torch.Tensor | None = None) -> History:
     r"""Train ``model`` in place by full-batch gradient descent on :math:`\frac{1}{2N}\|f(X) - Y\|^2`.
@@ -68,11 +85,7 @@ def train_mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, learning_ra
     True
     """
     eta, steps, every = positive(learning_rate, "learning_rate"), count(steps, "steps"), count(record_every, "record_every", minimum=1)
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError("x and y must be torch.Tensors")
-    finite(x, "x"), finite(y, "y")
-    if y.shape[0] != x.shape[0]:
-        raise ValueError(f"y must have {x.shape[0]} rows like x, got {y.shape[0]}")
+    check_xy(x, y)
     params = [p for p in model.parameters() if p.requires_grad]
     theta0 = flat_parameters(model)
     norm0 = theta0.norm().clamp_min(torch.finfo(theta0.dtype).tiny)
@@ -91,9 +104,6 @@ def train_mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, learning_ra
                 record["ntk_change"].append(((empirical_ntk(model, ntk_x) - ntk0).norm() / ntk0.norm()).item())
         if k == steps:
             break
-        grads = torch.autograd.grad(loss, params)
-        with torch.no_grad():
-            for p, g in zip(params, grads):
-                p.sub_(eta * g)
+        gd_step(loss, params, eta)
     as64 = lambda v: torch.tensor(v, dtype=torch.float64)
     return History(torch.tensor(record["step"]), as64(record["loss"]), as64(record["param_change"]), as64(record["ntk_change"]))
