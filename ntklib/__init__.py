@@ -22,6 +22,8 @@ from .linearize import Linearized, linearize
 from .montecarlo import MonteCarlo, monte_carlo_kernels
 from .networks import MLP, Dense
 from .train import History, flat_parameters, mse_loss, train_mse
+from .cnn import CNN
+from .conv import conv_kernels
 from .scaling import ScaledMLP, feature_change, final_losses
 from . import spectral
 
@@ -33,6 +35,7 @@ __all__ = [
     "gp_posterior", "jacobian", "kernel_layers", "kernels", "laziness_ratio", "linearize", "max_learning_rate",
     "monte_carlo_kernels", "mse_loss", "mse_predictor", "nngp", "notebook", "ntk", "ntk_gp_posterior", "phi",
     "relative_change", "style", "symbolic", "train_mse",
+    "CNN", "conv_kernels",
     "ScaledMLP", "feature_change", "final_losses", "scaling", "spectral",
 ]
 

@@ -192,3 +192,11 @@ def test_install_cells_follow_the_repository_url(tmp_path):
                    path)
     assert "not the install cell" in install_cell.problems(path, source)[0]
     assert install_cell.write(path, source) and install_cell.problems(path, source) == []
+
+
+def test_library_and_tools_compile_without_warnings():
+    """A warning at compile time would be printed to students on the first import (stderr in a notebook)."""
+    found = []
+    for path in sorted([*(ROOT / "ntklib").glob("*.py"), *(ROOT / "tools").glob("*.py")]):
+        found += [f"{path.name}: {w}" for w in check_notebooks.compile_warnings(path.read_text())]
+    assert not found, found
