@@ -92,6 +92,9 @@ class MLP(nn.Module):
             raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"x must have shape (N, {self.in_features}), got {tuple(x.shape)}")
+        dtype = self.layers[0].weight.dtype
+        if x.dtype != dtype:
+            raise ValueError(f"x has dtype {x.dtype} but the MLP's parameters have dtype {dtype}: convert one of them")
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -66,3 +66,11 @@ def test_forward_input_errors():
         net(torch.ones(2, 4))
     with pytest.raises(TypeError, match="x must be a torch.Tensor"):
         net([[1.0, 2.0, 3.0]])
+
+
+def test_dtype_mismatch_is_a_clear_error():
+    import ntklib as nk
+
+    net = nk.MLP(3, 8, 1)
+    with pytest.raises(ValueError, match="x has dtype torch.float32"):
+        net(torch.ones(2, 3, dtype=torch.float32))
