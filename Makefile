@@ -16,13 +16,14 @@ NBVAL := PYTHONHASHSEED=0 OMP_NUM_THREADS=1 $(BIN)/python -m pytest --nbval --nb
          -p no:cacheprovider -o addopts=""
 
 .DEFAULT_GOAL := help
-.PHONY: help book test unit toc check nbval strict notebooks lab venv clean distclean install-check
+.PHONY: help book test unit toc check nbval strict browser notebooks lab venv clean distclean install-check
 
 help:
 	@echo "make book       build the HTML book into _build/html (creates .venv on first use)"
 	@echo "make test       unit tests + doctests, toc check, nbval on every notebook, strict book build"
 	@echo "make notebooks  re-execute notebooks in place (all, or NB=book/NN_name.ipynb)"
 	@echo "make lab        open the chapters in JupyterLab"
+	@echo "make browser    headless Chromium reads every built page at 1400 and 400 px"
 	@echo "make clean      remove _build (keeps .venv)"
 	@echo "make distclean  remove _build and .venv (the next command reinstalls)"
 
@@ -46,7 +47,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --quiet
 	@echo "Open: file://$(CURDIR)/_build/html/index.html"
 
-test: unit toc check nbval strict
+test: unit toc check nbval strict browser
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests ntklib -q -n 2
@@ -84,3 +85,8 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV)
+
+# Headless Chromium (Debian's chromium) reads every built page at 1400 and 400 px: math, menus,
+# hidden solutions, widths, figures. Reads the build that `make book` or `make strict` left.
+browser: $(STAMP)
+	$(BIN)/python tools/check_browser.py

@@ -1,7 +1,8 @@
 r"""The one plot style of the book.
 
 White opaque background (the dark theme shows images on a white card), the Okabe-Ito
-colour-blind-safe palette, 1.8 pt lines, 11 pt fonts, 6 x 3.8 inch figures, PNG output.
+colour-blind-safe palette, 1.8 pt lines, 11 pt fonts, 6 x 3.8 inch figures, PNG output at
+twice the display resolution (200 dpi shown at 100 dpi, sharp on high-density screens).
 Theory is a solid dark line (``COLORS["theory"]``); finite-width results are coloured
 markers; a quantity keeps its colour across the book.
 
@@ -51,13 +52,18 @@ _RC = {
 def use() -> None:
     """Apply the book's plot style (PNG figures, white background) to matplotlib.
 
+    In Jupyter, figures are PNG only (nbval compares SVG text, which differs between runs) in
+    the "retina" format: drawn at 2 x ``figure.dpi`` and shown at the size of ``figure.dpi``.
+
     >>> use(); import matplotlib.pyplot as plt; plt.rcParams["figure.facecolor"]
     'white'
+    >>> plt.rcParams["savefig.transparent"], plt.rcParams["figure.dpi"]
+    (False, 100.0)
     """
     mpl.rcParams.update(_RC)
-    try:  # inline backend: PNG only (nbval compares SVG text, which differs between runs)
+    try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
-        set_matplotlib_formats("png")
+        set_matplotlib_formats("retina")
     except ImportError:  # pragma: no cover - outside Jupyter
         pass
