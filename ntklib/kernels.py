@@ -108,6 +108,23 @@ def _relu_diagonals(d: torch.Tensor, depth: int, w2: float, b2: float) -> list[t
     return out
 
 
+def _bounds_finite(diag: list[torch.Tensor], depth: int, w2: float, want) -> None:
+    r"""Raise if a ReLU kernel would overflow: by Cauchy-Schwarz every entry is bounded by its diagonals.
+
+    :math:`|K(x, x')| \le \sqrt{K(x, x) K(x', x')}` for the PSD NNGP and NTK, and every
+    intermediate of the fast path is bounded the same way, so finite diagonals (Sigma^(l)(x, x)
+    and Theta^(l)(x, x) = Sigma^(l)(x, x) + Theta^(l-1)(x, x) w^2/2) mean a finite result: no
+    pass over the (N1, N2) matrices is needed.
+    """
+    theta = diag[0]
+    for d in diag[1:]:
+        theta = d + theta * (w2 / 2)
+    for name, values in (("NNGP", diag[-1]), ("NTK", theta)):
+        if (name.lower() in want or name == "NNGP") and not all_finite(values):
+            raise ValueError(f"the {name} overflows float64 (entries beyond 1.8e308): reduce weight_std, "
+                             f"bias_std, depth or the scale of the inputs")
+
+
 def _relu_kernels(x1, x2, same, depth, w2, b2, want=("nngp", "ntk"), block_elements: int = 1 << 18) -> Kernels:
     """ReLU fast path: all layers on a block of rows while it is in cache, in preallocated buffers.
 
@@ -124,6 +141,9 @@ def _relu_kernels(x1, x2, same, depth, w2, b2, want=("nngp", "ntk"), block_eleme
     f1 = w2 / n0
     diag1 = _relu_diagonals((x1 * x1).sum(1).mul_(f1).mul_(c_in).mul_(c_in).add_(b2), depth, w2, b2)
     diag2 = diag1 if same else _relu_diagonals((x2 * x2).sum(1).mul_(f1).mul_(c_in).mul_(c_in).add_(b2), depth, w2, b2)
+    _bounds_finite(diag1, depth, w2, want)
+    if not same:
+        _bounds_finite(diag2, depth, w2, want)
     root1, root2 = [d.sqrt() for d in diag1], [d.sqrt() for d in diag2]
     inv1 = [torch.where(r > 0, 1 / r, torch.zeros_like(r)) for r in root1]
     inv2 = [torch.where(r > 0, 1 / r, torch.zeros_like(r)) for r in root2]
@@ -208,8 +228,8 @@ def kernels(x1, x2=None, *, depth: int, activation: Activation = "relu", weight_
 
 def _kernels(x1, x2, depth, activation, weight_std, bias_std, want) -> Kernels:
     x1, x2, same, depth, activation, w2, b2 = _check(x1, x2, depth, activation, weight_std, bias_std)
-    if activation == "relu":
-        return _finite(_relu_kernels(x1, x2, same, depth, w2, b2, want))
+    if activation == "relu":  # finiteness follows from the diagonals (_bounds_finite)
+        return _relu_kernels(x1, x2, same, depth, w2, b2, want)
     last = _recursion(x1, None if same else x2, depth, activation, weight_std, bias_std, keep=False)[-1]
     return _finite(Kernels(last.sigma if "nngp" in want else None, last.theta if "ntk" in want else None))
 
