@@ -48,7 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 import torch.nn.functional as F
 
-from ._validate import as_tensor, choice, count, finite, nonneg
+from ._validate import as_tensor, choice, count, finite, squared
 from .activations import Activation, check_activation, gaussian_expectations
 from .kernels import Kernels
 
@@ -170,7 +170,7 @@ def conv_kernels(x1, x2=None, *, depth: int, kernel_size: int = 3, activation: A
     """
     q, depth = _kernel_size(kernel_size), count(depth, "depth")
     activation, readout = check_activation(activation), choice(readout, "readout", ("gap", "flatten"))
-    w2, b2 = nonneg(weight_std, "weight_std") ** 2, nonneg(bias_std, "bias_std") ** 2
+    w2, b2 = squared(weight_std, "weight_std"), squared(bias_std, "bias_std")
     same = x2 is None
     x1 = _images(x1, "x1")
     x2 = x1 if same else _images(x2, "x2", like=x1)

@@ -252,3 +252,8 @@ def test_bad_inputs_raise_naming_the_argument():
         nk.CNN(1, 4, 2, readout="flatten", image_size=(4, 4))(torch.randn(2, 1, 5, 4))
     with pytest.raises(TypeError, match="x must be"):
         nk.CNN(1, 4, 2)(np.zeros((2, 1, 4, 4)))
+
+
+def test_huge_std_is_a_clear_error_not_overflow():
+    with pytest.raises(ValueError, match="bias_std"):
+        nk.conv_kernels(torch.ones(2, 1, 3, 3), depth=1, bias_std=1e160)
