@@ -33,10 +33,14 @@ so CNTK-V only needs the P "diagonal" entries. With q = 1 on 1 x 1 images this i
 
 Cost: CNTK-GAP evaluates :math:`N_1 N_2 P^2` entries per layer (with x2 = None only the pairs
 i <= j, then mirrored): C_0 q^2 multiply-adds each at layer 1 (one matmul per block), then per
-layer about 20 elementwise passes (one arccos for ReLU) and 4 shifted adds for the separable patch
-mean; CNTK-V needs only the N1 N2 P entries p = p'. The work runs in blocks of one image against
-b images (about 2^15 entries per map, so a thread's buffers stay in its cache), one thread per
-torch thread; memory beyond the inputs and the (N1, N2) results is O(threads * 2^15), whatever N.
+layer 10 elementwise passes for ReLU (one arccos) and, for the separable patch sum, 4 shifted adds
+over both maps; CNTK-V needs only the N1 N2 P entries p = p'. The work runs in blocks of one image
+against b images (3 * 2^14 entries per map, b = 12 for 8x8 images). Each of the
+torch.get_num_threads() worker threads owns two buffers of both maps (1.5 MiB, so they stay in
+its L2 cache) and replays the patch sum's ops, built once on those buffers. Memory beyond the
+inputs and the (N1, N2) results is O(threads * 2^16), whatever N. About 50 torch calls per block
+each hold Python's lock while they are dispatched, so two threads give about 1.4x, not 2x: on 2
+cores, N = 500 8x8 digits at depth 3 take about 10 s (``benchmarks/bench.py``).
 Results are float64 torch tensors (N1, N2) on x1's device.
 """
 from __future__ import annotations
@@ -44,16 +48,17 @@ from __future__ import annotations
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
 from ._validate import as_tensor, choice, count, finite, squared
 from .activations import Activation, check_activation, gaussian_expectations
-from .kernels import Kernels
+from .kernels import Kernels, _finite
 
-BLOCK = 1 << 15  # entries per block and map: the working set of a thread stays in its L2 cache
-PARALLEL = -1.0 + 4 * torch.finfo(torch.float64).eps
+BLOCK = 3 << 14  # entries per block and map (b = 12 images of 8x8): a thread's 4 maps, 1.5 MiB, fit its L2 cache
+PARALLEL = math.nextafter(-1.0 + 4 * torch.finfo(torch.float64).eps, -2.0)  # F.threshold keeps only co > this
 
 
 def _images(x, name: str, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -71,51 +76,83 @@ def _kernel_size(q) -> int:
     return q
 
 
-def _patch_sum(a: torch.Tensor, dims, q: int, out: torch.Tensor, tmp: torch.Tensor) -> torch.Tensor:
-    """Sum over the q^2 offsets delta of a[..., p + delta, ..., p' + delta, ...], zero off the grid.
+def _shift_sum(src: torch.Tensor, dst: torch.Tensor, dims: tuple, step: int, r: int, masks=None) -> list:
+    """One axis of the separable patch sum, dst[p, p'] = sum over |s| <= r of src[p + s step, p' + s step], as ops.
 
-    ``dims`` = (the dims the vertical offset shifts, the dims the horizontal one shifts): p and p'
-    move together, ((1, 3), (2, 4)) for (2, H, W, H, W, b) maps and ((1,), (2,)) for diagonals.
+    src and dst are views of the maps in which ``dims`` index the pixels that move together: slicing
+    those dims alike shifts them all and keeps the reads contiguous. A shift off the grid falls off the
+    slice, except where a flat pixel index p' (row * W + column) moves by s columns and wraps into the next
+    row: ``masks[s]`` is 1 where it stays in its row and 0 where it wraps. The buffers are fixed, so the ops
+    (functions with their views bound) are built once and replayed for every block.
     """
-    src, nd = a, a.ndim
-    for d, dst in zip(dims, (tmp, out)):
-        r = q // 2
-        if r == 0:
-            dst.copy_(src)
-        for s in range(1, r + 1):
-            lo, hi, edge = [slice(None)] * nd, [slice(None)] * nd, [slice(None)] * nd
-            for k in d:
-                lo[k], hi[k] = slice(s, None), slice(None, -s)
-            if s == 1:  # dst = src + src shifted by +1 on the interior, src alone where that is off the grid
-                torch.add(src[tuple(lo)], src[tuple(hi)], out=dst[tuple(lo)])
-                for k in d:  # the first row/column along each shifted dim, minus what lo covered
-                    edge[k] = slice(0, 1)
-                    dst[tuple(edge)].copy_(src[tuple(edge)])
-                    edge[k] = slice(1, None)
-            else:
-                dst[tuple(lo)].add_(src[tuple(hi)])
-            dst[tuple(hi)].add_(src[tuple(lo)])
-        src = dst
-    return out
+    def cut(t, lo, hi):
+        return t[tuple(slice(lo, hi) if d in dims else slice(None) for d in range(t.ndim))]
+
+    def shifted_add(base, m, add, out=None):  # base + m * add (m None: no mask)
+        if out is None:
+            return partial(base.add_, add) if m is None else partial(base.addcmul_, m, add)
+        return partial(torch.add, base, add, out=out) if m is None else partial(torch.addcmul, base, m, add, out=out)
+
+    ops = []
+    for s in range(1, r + 1):
+        k, (down, up) = s * step, (masks[-s], masks[s]) if masks else (None, None)
+        if s == 1:  # dst = src + (src at p - step) where that is on the grid, src alone on the edges
+            ops.append(shifted_add(cut(src, k, None), down, cut(src, None, -k), out=cut(dst, k, None)))
+            for i in range(len(dims)):
+                edge = [slice(None)] * src.ndim
+                for d in dims[:i]:
+                    edge[d] = slice(k, None)
+                edge[dims[i]] = slice(0, k)
+                ops.append(partial(dst[tuple(edge)].copy_, src[tuple(edge)]))
+        else:
+            ops.append(shifted_add(cut(dst, k, None), down, cut(src, None, -k)))
+        ops.append(shifted_add(cut(dst, None, -k), up, cut(src, k, None)))
+    if r == 0:
+        ops.append(partial(dst.copy_, src))
+    return ops
 
 
-def _relu_step(s, t, fa, fb, self_pair, c, buf):
-    """A, B of the recursion for ReLU, in place (s -> A, t -> B): arc-cosine kernels, few passes."""
-    (_, ia, ra, la, alive_a), (_, ib, rb, lb, alive_b) = fa, fb
-    co, an = buf
-    torch.mul(s, ia, out=co).mul_(ib).clamp_(-1.0, 1.0)  # -cos(theta) (ia = -1/sqrt(s11))
-    co.masked_fill_(co < PARALLEL, -1.0)  # parallel up to 4 ulps: theta = 0 (arccos' slope is infinite there)
+def _patch_sum_ops(a: torch.Tensor, tmp: torch.Tensor, h: int, w: int, r: int) -> list:
+    """The patch sum of the maps a = (2, P, [P,] b) over (2r + 1)^2 offsets, back into a: rows into tmp, then columns.
+
+    Rows shift the flat pixel indices by s W (off the grid is off the slice). Columns use the view
+    (2, H, W, [P,] b): p's column is its own dim and is sliced; p' stays flat, with masks for its wrap.
+    """
+    gap = a.ndim == 4
+    b = a.shape[-1]
+    ops = _shift_sum(a, tmp, (1, 2) if gap else (1,), w, r)
+    shape = (2, h, w) + a.shape[2:]
+    masks = None
+    if gap:
+        col = torch.arange(h * w, device=a.device) % w
+        masks = {}
+        for s in range(1, r + 1):  # p' in the slice [s:] reads p' - s; [:-s] reads p' + s
+            masks[-s] = (col[s:] >= s)[:, None].to(a.dtype).expand(h * w - s, b).contiguous()
+            masks[s] = (col[: h * w - s] < w - s)[:, None].to(a.dtype).expand(h * w - s, b).contiguous()
+    return ops + _shift_sum(tmp.view(shape), a.view(shape), (2, 3) if gap else (2,), 1, r, masks)
+
+
+def _relu_step(s, t, fa, fb, self_pair, c, buf, clamp):
+    """A, B of the recursion for ReLU, in place (s -> A, t -> B): arc-cosine kernels in 10 passes.
+
+    A unit of zero variance (ia = ra = 0) needs no mask: its cosine is 0, so A = 0, and its Theta row
+    is exactly 0 when bias_std = 0 (the only case with such units), so B = 0.
+    """
+    (ia, ra), (ib, rb) = fa, fb
+    co, an, one = buf
+    torch.mul(s, ia, out=co).mul_(ib)  # -cos(theta) (ia = -1/sqrt(s11))
+    if clamp:  # only Sigma < 0 can give -cos(theta) > 1: at layer 1 with negative pixels (ReLU outputs are >= 0)
+        co.clamp_max_(1.0)
+    F.threshold_(co, PARALLEL, -1.0)  # below -1 + 4 ulps: parallel, theta = 0 (arccos' slope is infinite there)
     if self_pair is not None:
         self_pair(co).fill_(-1.0)  # p = p' of x = x': theta is exactly 0
     torch.arccos(co, out=an)  # pi - theta
-    torch.addcmul(torch.ones((), dtype=s.dtype, device=s.device), co, co, value=-1.0, out=s).sqrt_()
+    torch.addcmul(one, co, co, value=-1.0, out=s).sqrt_()
     s.addcmul_(an, co, value=-1.0).mul_(ra).mul_(rb)  # sqrt(s11 s22) (sin + (pi - theta) cos) w^2 / (2 pi)
-    if not (alive_a and alive_b):  # a zero-variance unit: E[phi' phi'] = 0
-        an.mul_(la).mul_(lb)
     torch.addcmul(s, t, an, value=c, out=t)  # A + Theta w^2 (pi - theta) / (2 pi)
 
 
-def _general_step(activation, s, t, va, vb, scale, buf):
+def _general_step(activation, s, t, va, vb, scale):
     """A, B of the recursion for any activation, through :func:`ntklib.gaussian_expectations`."""
     e_phi, e_dphi = gaussian_expectations(activation, va, s, vb)
     torch.mul(e_phi, scale, out=s)
@@ -125,18 +162,18 @@ def _general_step(activation, s, t, va, vb, scale, buf):
 def _variances(x, depth, q, activation, w2, b2) -> list[torch.Tensor]:
     """Sigma^(l)_pp(x, x) for l = 1..L, each (N, P): the chain of the entries p = p', x = x' needs only itself."""
     n, c, h, w = x.shape
-    v = [F.avg_pool2d(x * x, q, 1, q // 2, count_include_pad=True).sum(1).mul_(w2 / c).add_(b2)]
+    checked = lambda d: _finite(Kernels(d, None)).nngp  # the NNGP's diagonal: where an overflow shows first
+    v = [checked(F.avg_pool2d(x * x, q, 1, q // 2, count_include_pad=True).sum(1).mul_(w2 / c).add_(b2))]
     for _ in range(depth - 1):
         e = w2 * gaussian_expectations(activation, v[-1], v[-1], v[-1])[0]
-        v.append(F.avg_pool2d(e[:, None], q, 1, q // 2, count_include_pad=True)[:, 0].add_(b2))
+        v.append(checked(F.avg_pool2d(e[:, None], q, 1, q // 2, count_include_pad=True)[:, 0].add_(b2)))
     return [t.reshape(n, h * w) for t in v]
 
 
-def _factors(v: torch.Tensor, scale: float, sign: float) -> list:
-    """What a ReLU step needs of one side: variances, sign / sqrt, scale * sqrt, alive mask, and whether all alive."""
+def _factors(v: torch.Tensor, scale: float, sign: float) -> tuple:
+    """What a ReLU step needs of one side: sign / sqrt(variance) (0 where it is 0) and scale * sqrt(variance)."""
     root = v.sqrt()
-    inv = torch.where(root > 0, sign / root, torch.zeros_like(root))
-    return [v, inv, root * scale, (v > 0).to(v.dtype), bool((v > 0).all())]
+    return torch.where(root > 0, sign / root, torch.zeros_like(root)), root * scale
 
 
 def conv_kernels(x1, x2=None, *, depth: int, kernel_size: int = 3, activation: Activation = "relu",
@@ -182,54 +219,69 @@ def conv_kernels(x1, x2=None, *, depth: int, kernel_size: int = 3, activation: A
         f1, f2 = (x.mean((2, 3)) if gap else x.flatten(1) / math.sqrt(p) for x in (x1, x2))
         k = (f1 @ f2.T).mul_(w2 / c).add_(b2)
         return Kernels(k, k.clone())
-    shape, dims = ((p, p), ((1, 3), (2, 4))) if gap else ((p,), ((1,), (2,)))
-    b = max(1, min(n2, BLOCK // math.prod(shape)))  # columns per block
+    pix = (p, p) if gap else (p,)  # the pixel dims of a map: all pairs (p, p') for GAP, p = p' for flatten
+    b = max(1, min(n2, BLOCK // math.prod(pix)))  # columns per block
     nb = -(-n2 // b)
     x2p = torch.cat([x2, x2.new_zeros(nb * b - n2, c, h, w)])  # whole blocks (zero images pad the last)
-    u1 = F.unfold(x1, q, padding=q // 2)  # (N1, C q^2, P)
+    u1 = F.unfold(x1, q, padding=q // 2).mul_(w2 / (c * q * q))  # (N1, C q^2, P), the layer-1 scale folded in
     u2 = F.unfold(x2p, q, padding=q // 2).view(nb, b, c * q * q, p).permute(0, 2, 3, 1).contiguous()
     v1, v2 = _variances(x1, depth, q, activation, w2, b2), _variances(x2p, depth, q, activation, w2, b2)
+    v2 = [t.view(nb, b, p).transpose(1, 2).contiguous() for t in v2]  # (blocks, P, b)
     scales = [w2 / (q * q)] * (depth - 1) + [w2]  # the patch sums' 1 / q^2 is folded in
-    lead = (1,) * (len(shape) - 1)
-    f1 = [_factors(v, s / (2 * math.pi), -1.0) for v, s in zip(v1, scales)]  # ReLU: co = -cos(theta)
-    f2 = [[_factors(t.view(nb, b, p)[k].T.contiguous().view(*lead, p, b), 1.0, 1.0) for k in range(nb)] for t in v2]
-    nngp, ntk = x1.new_zeros(n1, nb * b), x1.new_zeros(n1, nb * b)
+    lead = (1,) * (len(pix) - 1)
+    relu = activation == "relu"
+    if relu:  # ReLU: co = -cos(theta), so the factors of x1 carry the sign and the scale
+        f1 = [_factors(v, s / (2 * math.pi), -1.0) for v, s in zip(v1, scales)]
+        f2 = [[(inv[k].view(*lead, p, b), root[k].view(*lead, p, b)) for k in range(nb)]
+              for inv, root in (_factors(v, 1.0, 1.0) for v in v2)]
+    sums = x1.new_zeros(2, n1, nb * b)  # the sums over the readout's pixel pairs of A and B
+    signed = bool((x1 < 0).any() or (x2 < 0).any())  # Sigma^(1) < 0 is possible
     local = threading.local()
 
     def row(i):  # pairs (i, j) for j >= i (x2 = None) or all j, b columns at a time
-        if not hasattr(local, "buf"):  # one set of buffers per thread
-            e = math.prod(shape) * b
-            local.buf = [x1.new_empty(2 * e) for _ in range(3)] + [x1.new_empty(e).view(*shape, b) for _ in range(2)]
-        maps, tmp, buf = local.buf[:2], local.buf[2].view((2,) + (h, w) * len(shape) + (b,)), local.buf[3:]
-        rows = [[f[i].view(-1, *lead, 1) if torch.is_tensor(f) else f for f in f1[l]] for l in range(depth)]
+        if not hasattr(local, "a"):  # per thread: the maps a = (Sigma, Theta), a buffer, the patch sum's ops
+            local.a, tmp = x1.new_empty(2, *pix, b), x1.new_empty(2, *pix, b)
+            local.buf = (tmp[0], tmp[1], x1.new_ones(()))  # the ReLU step's scratch is the patch sum's buffer
+            local.patch = _patch_sum_ops(local.a, tmp, h, w, q // 2)
+        a, buf, patch = local.a, local.buf, local.patch
+        s, t = a[0], a[1]
+        if relu:
+            rows = [[f[i].view(-1, *lead, 1) for f in fl] for fl in f1]
         for k in range(i // b if same else 0, nb):
-            s = maps[0].view(2, *shape, b)
             if gap:  # Sigma^(1) = sigma_w^2 / (C q^2) <patch_p(x), patch_p'(x')> + sigma_b^2
-                torch.mm(u1[i].T, u2[k].view(-1, p * b), out=s[0].view(p, p * b))
+                torch.mm(u1[i].T, u2[k].view(-1, p * b), out=s.view(p, p * b))
             else:
-                torch.sum(u1[i][:, :, None] * u2[k], 0, out=s[0])
-            s[0].mul_(w2 / (c * q * q)).add_(b2)
-            s[1].copy_(s[0])
+                torch.sum(u1[i][:, :, None] * u2[k], 0, out=s)
+            if b2:
+                s.add_(b2)
+            t.copy_(s)
             self_pair = None
             if same and k == i // b:
                 col = i - k * b
-                self_pair = (lambda t: t[:, :, col].diagonal()) if gap else (lambda t: t[:, col])
-            for l, fa in enumerate(rows):
-                if activation == "relu":
-                    _relu_step(s[0], s[1], fa, f2[l][k], self_pair, scales[l] / (2 * math.pi), buf)
+                self_pair = (lambda m: m[:, :, col].diagonal()) if gap else (lambda m: m[:, col])
+            for l in range(depth):
+                if relu:
+                    _relu_step(s, t, rows[l], f2[l][k], self_pair, scales[l] / (2 * math.pi), buf, signed and l == 0)
                 else:
-                    _general_step(activation, s[0], s[1], fa[0], f2[l][k][0], scales[l], buf)
-                if l < depth - 1:
-                    o = maps[(l + 1) % 2].view(s.shape)
-                    s = _patch_sum(s.view(tmp.shape), dims, q, o.view(tmp.shape), tmp).add_(b2).view(o.shape)
-            nngp[i, k * b : (k + 1) * b] = s[0].reshape(-1, b).mean(0) + b2
-            ntk[i, k * b : (k + 1) * b] = s[1].reshape(-1, b).mean(0) + b2
+                    _general_step(activation, s, t, v1[l][i].view(-1, *lead, 1), v2[l][k].view(*lead, p, b),
+                                  scales[l])
+                if l < depth - 1:  # the patch sum, rows then columns, back into a
+                    for op in patch:
+                        op()
+                    if b2:
+                        a.add_(b2)
+            torch.sum(a.view(2, -1, b), 1, out=sums[:, i, k * b : (k + 1) * b])
 
-    workers = torch.get_num_threads() if x1.device.type == "cpu" else 1
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        list(pool.map(row, range(n1)))
-    nngp, ntk = nngp[:, :n2], ntk[:, :n2]
+    threads = torch.get_num_threads()
+    workers = threads if x1.device.type == "cpu" else 1
+    torch.set_num_threads(1)  # new threads start with one: each worker runs its blocks alone, no nested pool
+    try:
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            list(pool.map(row, range(n1)))
+    finally:
+        torch.set_num_threads(threads)
+    nngp, ntk = sums[:, :, :n2].div(math.prod(pix)).add_(b2)  # the readout's mean, plus its bias
     if same:  # mirror the upper triangle: exactly symmetric
         for k in (nngp, ntk):
             k.copy_(torch.triu(k) + torch.triu(k, 1).T)
-    return Kernels(nngp, ntk)
+    return _finite(Kernels(nngp, ntk))

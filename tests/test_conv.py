@@ -90,6 +90,13 @@ def test_cross_kernel_blocks_and_threads_agree(monkeypatch):
         assert torch.allclose(cross.ntk, full.ntk[:7, 7:], atol=1e-13, rtol=0)
         same = nk.conv_kernels(x1, x1.numpy(), depth=2, bias_std=0.1, readout=readout)  # x2 given: no mirroring
         assert torch.allclose(same.ntk, full.ntk[:7, :7], atol=1e-13, rtol=0)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one worker thread: each block is computed alike, so the bits agree
+        try:
+            assert torch.equal(nk.conv_kernels(x1, x2, depth=2, bias_std=0.1, readout=readout).ntk, cross.ntk)
+        finally:
+            torch.set_num_threads(threads)
+        assert torch.get_num_threads() == threads  # conv_kernels restores torch's thread count
         monkeypatch.setattr(conv, "BLOCK", 1)  # one column per block
         assert torch.allclose(nk.conv_kernels(x1, x2, depth=2, bias_std=0.1, readout=readout).ntk, cross.ntk,
                               atol=1e-13, rtol=0)
@@ -257,3 +264,12 @@ def test_bad_inputs_raise_naming_the_argument():
 def test_huge_std_is_a_clear_error_not_overflow():
     with pytest.raises(ValueError, match="bias_std"):
         nk.conv_kernels(torch.ones(2, 1, 3, 3), depth=1, bias_std=1e160)
+    x = torch.rand(3, 1, 4, 4, dtype=torch.float64)
+    for readout in ("gap", "flatten"):  # overflow inside the recursion (was NaN), or in the inputs' squares
+        for kwargs in ({"weight_std": 1e60}, {"weight_std": 1e100}):
+            with pytest.raises(ValueError, match="overflows float64"):
+                nk.conv_kernels(x, depth=3, readout=readout, **kwargs)
+        with pytest.raises(ValueError, match="overflows float64"):
+            nk.conv_kernels(x * 1e155, depth=2, readout=readout)
+    big = nk.conv_kernels(x * 1e150, depth=2).ntk  # large but representable: exactly homogeneous of degree 2
+    assert torch.allclose(big / 1e300, nk.conv_kernels(x, depth=2).ntk, rtol=1e-13, atol=0)
