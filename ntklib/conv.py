@@ -236,6 +236,8 @@ def conv_kernels(x1, x2=None, *, depth: int, kernel_size: int = 3, activation: A
               for inv, root in (_factors(v, 1.0, 1.0) for v in v2)]
     sums = x1.new_zeros(2, n1, nb * b)  # the sums over the readout's pixel pairs of A and B
     signed = bool((x1 < 0).any() or (x2 < 0).any())  # Sigma^(1) < 0 is possible
+
+    u2 = [u.view(-1, p * b) for u in u2] if gap else list(u2)
     local = threading.local()
 
     def row(i):  # pairs (i, j) for j >= i (x2 = None) or all j, b columns at a time
@@ -243,15 +245,20 @@ def conv_kernels(x1, x2=None, *, depth: int, kernel_size: int = 3, activation: A
             local.a, tmp = x1.new_empty(2, *pix, b), x1.new_empty(2, *pix, b)
             local.buf = (tmp[0], tmp[1], x1.new_ones(()))  # the ReLU step's scratch is the patch sum's buffer
             local.patch = _patch_sum_ops(local.a, tmp, h, w, q // 2)
-        a, buf, patch = local.a, local.buf, local.patch
+            local.row = x1.new_empty(2, nb * b)  # one row of sums, then copied into sums at once
+            local.cols = [local.row[:, k * b : (k + 1) * b] for k in range(nb)]
+            local.views = local.a[0].view(p, -1), local.a.view(2, -1, b)  # Sigma as the matmul's out, the sums' in
+        a, buf, patch, cols, (mm_out, flat) = local.a, local.buf, local.patch, local.cols, local.views
         s, t = a[0], a[1]
+        ui = u1[i].T if gap else u1[i][:, :, None]
         if relu:
             rows = [[f[i].view(-1, *lead, 1) for f in fl] for fl in f1]
-        for k in range(i // b if same else 0, nb):
+        start = i // b if same else 0
+        for k in range(start, nb):
             if gap:  # Sigma^(1) = sigma_w^2 / (C q^2) <patch_p(x), patch_p'(x')> + sigma_b^2
-                torch.mm(u1[i].T, u2[k].view(-1, p * b), out=s.view(p, p * b))
+                torch.mm(ui, u2[k], out=mm_out)
             else:
-                torch.sum(u1[i][:, :, None] * u2[k], 0, out=s)
+                torch.sum(ui * u2[k], 0, out=s)
             if b2:
                 s.add_(b2)
             t.copy_(s)
@@ -270,7 +277,8 @@ def conv_kernels(x1, x2=None, *, depth: int, kernel_size: int = 3, activation: A
                         op()
                     if b2:
                         a.add_(b2)
-            torch.sum(a.view(2, -1, b), 1, out=sums[:, i, k * b : (k + 1) * b])
+            torch.sum(flat, 1, out=cols[k])
+        sums[:, i, start * b :] = local.row[:, start * b :]
 
     threads = torch.get_num_threads()
     workers = threads if x1.device.type == "cpu" else 1
