@@ -126,9 +126,9 @@ def _patch_sum_ops(a: torch.Tensor, tmp: torch.Tensor, h: int, w: int, r: int) -
     if gap:
         col = torch.arange(h * w, device=a.device) % w
         masks = {}
-        for s in range(1, r + 1):  # p' in the slice [s:] reads p' - s; [:-s] reads p' + s
-            masks[-s] = (col[s:] >= s)[:, None].to(a.dtype).expand(h * w - s, b).contiguous()
-            masks[s] = (col[: h * w - s] < w - s)[:, None].to(a.dtype).expand(h * w - s, b).contiguous()
+        for s in range(1, r + 1):  # p' in the slice [s:] reads p' - s; [:-s] reads p' + s (empty if s >= P)
+            for key, ok in ((-s, col[s:] >= s), (s, col[: max(h * w - s, 0)] < w - s)):
+                masks[key] = ok[:, None].to(a.dtype).expand(len(ok), b).contiguous()
     return ops + _shift_sum(tmp.view(shape), a.view(shape), (2, 3) if gap else (2,), 1, r, masks)
 
 

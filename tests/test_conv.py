@@ -82,6 +82,17 @@ def test_matches_direct_loops(activation, readout):
         assert np.abs(k.nngp.numpy() - s).max() < ATOL and np.abs(k.ntk.numpy() - t).max() < ATOL
 
 
+@pytest.mark.parametrize("readout", ["gap", "flatten"])
+def test_thin_images_and_patches_larger_than_the_image_match_direct_loops(readout):
+    # the patch sum's slices and column masks at their edge cases: one row, one column, q > H, W
+    for (h, w), q in (((1, 1), 7), ((1, 5), 3), ((5, 1), 7), ((2, 1), 9), ((2, 3), 5)):
+        x = torch.randn(3, 2, h, w, dtype=torch.float64)
+        x[0, :, 0] = 0.0
+        k = nk.conv_kernels(x, depth=2, kernel_size=q, weight_std=1.2, bias_std=0.3, readout=readout)
+        nngp, ntk = direct(x, 2, q, "relu", 1.2, 0.3, readout)
+        assert np.allclose(k.nngp, nngp, atol=ATOL, rtol=0) and np.allclose(k.ntk, ntk, atol=ATOL, rtol=0)
+
+
 def test_cross_kernel_blocks_and_threads_agree(monkeypatch):
     x1, x2 = torch.randn(7, 2, 4, 4), torch.randn(5, 2, 4, 4)
     for readout in ("gap", "flatten"):
