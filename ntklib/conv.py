@@ -141,8 +141,8 @@ def _relu_step(s, t, fa, fb, self_pair, c, buf, clamp):
     (ia, ra), (ib, rb) = fa, fb
     co, an, one = buf
     torch.mul(s, ia, out=co).mul_(ib)  # -cos(theta) (ia = -1/sqrt(s11))
-    if clamp:  # only Sigma < 0 can give -cos(theta) > 1: at layer 1 with negative pixels (ReLU outputs are >= 0)
-        co.clamp_max_(1.0)
+    if clamp:  # Sigma < 0 happens only at layer 1 with negative pixels (ReLU outputs are >= 0): there,
+        F.threshold_(co.neg_(), PARALLEL, -1.0).neg_()  # anti-parallel up to 4 ulps is theta = pi, as below
     F.threshold_(co, PARALLEL, -1.0)  # below -1 + 4 ulps: parallel, theta = 0 (arccos' slope is infinite there)
     if self_pair is not None:
         self_pair(co).fill_(-1.0)  # p = p' of x = x': theta is exactly 0

@@ -68,6 +68,11 @@ def test_kernel_size_one_on_one_pixel_is_the_dense_net(activation, depths, reado
                             readout=readout)
         d = nk.kernels(x.flatten(1), depth=depth, activation=activation, weight_std=1.3, bias_std=0.4)
         assert torch.allclose(k.nngp, d.nngp, atol=1e-12, rtol=0) and torch.allclose(k.ntk, d.ntk, atol=1e-12, rtol=0)
+    if activation == "relu":  # one channel: every two pixels are parallel or anti-parallel, theta = 0 or pi exactly
+        x = torch.randn(40, 1, 1, 1, dtype=torch.float64)
+        k = nk.conv_kernels(x, depth=3, kernel_size=1, weight_std=1.3, readout=readout)
+        d = nk.kernels(x.flatten(1), depth=3, weight_std=1.3)
+        assert torch.allclose(k.nngp, d.nngp, atol=1e-13, rtol=0) and torch.allclose(k.ntk, d.ntk, atol=1e-13, rtol=0)
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf"])
