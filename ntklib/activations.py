@@ -232,15 +232,26 @@ def relu_expectations(s11: torch.Tensor, s12: torch.Tensor, s22: torch.Tensor) -
     return e_phi, e_dphi
 
 
-def snap_parallel_(cos: torch.Tensor) -> torch.Tensor:
+def snap_parallel_(cos: torch.Tensor, *, upper: bool = True) -> torch.Tensor:
     """Clamp cosines to [-1, 1] and set those within 4 ulps of +-1 to +-1, in place.
 
     arccos has infinite slope at +-1, so a round-off of eps in cos becomes sqrt(2 eps) ~ 2e-8 in
     the angle; cosines that close to +-1 are parallel inputs up to round-off, and snapping them
-    makes K(a x, b x) exact.
+    makes K(a x, b x) exact. ``upper=False`` snaps and clamps only the side of -1, for cosines known
+    to be <= 0. One ``F.threshold_`` per side (``x <= t ? -1 : x``, NaN kept), a fifth of the cost of
+    a comparison and a masked fill.
     """
-    eps4 = 4 * torch.finfo(cos.dtype).eps
-    return cos.clamp_(-1.0, 1.0).masked_fill_(cos > 1 - eps4, 1.0).masked_fill_(cos < eps4 - 1, -1.0)
+    t = _snap_threshold(cos.dtype)
+    if upper:
+        F.threshold_(cos.neg_(), t, -1.0).neg_()
+    return F.threshold_(cos, t, -1.0)
+
+
+@functools.lru_cache(maxsize=4)
+def _snap_threshold(dtype: torch.dtype) -> float:
+    """The largest value below -1 + 4 ulps: ``F.threshold`` maps it and everything below to -1."""
+    lo = torch.tensor(-1.0 + 4 * torch.finfo(dtype).eps, dtype=dtype)
+    return torch.nextafter(lo, torch.tensor(-2.0, dtype=dtype)).item()
 
 
 @functools.lru_cache(maxsize=4)

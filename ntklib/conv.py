@@ -54,11 +54,10 @@ import torch
 import torch.nn.functional as F
 
 from ._validate import as_tensor, choice, count, finite, squared
-from .activations import Activation, check_activation, gaussian_expectations
+from .activations import Activation, check_activation, gaussian_expectations, snap_parallel_
 from .kernels import Kernels, _finite
 
 BLOCK = 3 << 14  # entries per block and map (b = 12 images of 8x8): a thread's 4 maps, 1.5 MiB, fit its L2 cache
-PARALLEL = math.nextafter(-1.0 + 4 * torch.finfo(torch.float64).eps, -2.0)  # F.threshold keeps only co > this
 
 
 def _images(x, name: str, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -132,7 +131,7 @@ def _patch_sum_ops(a: torch.Tensor, tmp: torch.Tensor, h: int, w: int, r: int) -
     return ops + _shift_sum(tmp.view(shape), a.view(shape), (2, 3) if gap else (2,), 1, r, masks)
 
 
-def _relu_step(s, t, fa, fb, self_pair, c, buf, clamp):
+def _relu_step(s, t, fa, fb, self_pair, c, buf, signed):
     """A, B of the recursion for ReLU, in place (s -> A, t -> B): arc-cosine kernels in 10 passes.
 
     A unit of zero variance (ia = ra = 0) needs no mask: its cosine is 0, so A = 0, and its Theta row
@@ -141,9 +140,9 @@ def _relu_step(s, t, fa, fb, self_pair, c, buf, clamp):
     (ia, ra), (ib, rb) = fa, fb
     co, an, one = buf
     torch.mul(s, ia, out=co).mul_(ib)  # -cos(theta) (ia = -1/sqrt(s11))
-    if clamp:  # Sigma < 0 happens only at layer 1 with negative pixels (ReLU outputs are >= 0): there,
-        F.threshold_(co.neg_(), PARALLEL, -1.0).neg_()  # anti-parallel up to 4 ulps is theta = pi, as below
-    F.threshold_(co, PARALLEL, -1.0)  # below -1 + 4 ulps: parallel, theta = 0 (arccos' slope is infinite there)
+    # Parallel up to 4 ulps is theta = 0. Anti-parallel needs Sigma < 0, which happens only at layer 1
+    # with negative pixels (ReLU outputs are >= 0): otherwise -cos(theta) <= 0 and one side suffices.
+    snap_parallel_(co, upper=signed)
     if self_pair is not None:
         self_pair(co).fill_(-1.0)  # p = p' of x = x': theta is exactly 0
     torch.arccos(co, out=an)  # pi - theta
