@@ -84,6 +84,9 @@ class CNN(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels or (self.readout == "flatten" and tuple(x.shape[2:]) != self.image_size):
             want = "(N, C, H, W)" if self.readout == "gap" else f"(N, C, {self.image_size[0]}, {self.image_size[1]})"
             raise ValueError(f"x must have shape {want.replace('C', str(self.in_channels))}, got {tuple(x.shape)}")
+        dtype = self.head.weight.dtype
+        if x.dtype != dtype:
+            raise ValueError(f"x has dtype {x.dtype} but the CNN's parameters have dtype {dtype}: convert one of them")
         return x
 
     def hidden(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -104,20 +107,24 @@ class CNN(nn.Module):
         r"""Empirical NTK (N1, N2, O, O), the sum over layers of the formula above; never forms the Jacobian.
 
         Equal to ``ntklib.empirical_ntk(model, x1, x2, method="jacobian")`` (before its squeeze)
-        up to round-off. Memory N1 N2 P^2 per layer.
+        up to round-off; only trainable parameters (``requires_grad``) count, as there. Memory
+        N1 N2 O^2 P^2 per layer.
         """
-        (h1, d1), (h2, d2) = self._signals(x1), (None, None) if x2 is None else self._signals(x2)
-        h2, d2 = (h1, d1) if x2 is None else (h2, d2)
+        h1, d1 = self._signals(x1)
+        h2, d2 = (h1, d1) if x2 is None else self._signals(x2)
         o = self.out_features
         eye = torch.eye(o, dtype=h1[0].dtype, device=h1[0].device)
+        square = lambda scale, p: scale**2 if p.requires_grad else 0.0  # a frozen parameter adds no term
         f1, f2 = self._features(h1[-1]), self._features(h2[-1])
-        theta = ((f1 @ f2.T) * self.head.weight_scale**2 + self.head.bias_scale**2)[:, :, None, None] * eye
+        head = self.head
+        theta = ((f1 @ f2.T) * square(head.weight_scale, head.weight)
+                 + square(head.bias_scale, head.bias))[:, :, None, None] * eye
         q = self.kernel_size
-        for a, b, da, db, c in zip(h1, h2, d1, d2, self.weight_scales):
+        for a, b, da, db, c, w, bias in zip(h1, h2, d1, d2, self.weight_scales, self.weights, self.biases):
             ua, ub = (F.unfold(t, q, padding=q // 2) for t in (a, b))  # (N, C q^2, P)
-            gram = torch.einsum("akp,bkr->abpr", ua, ub).mul_(c**2).add_(self.bias_std**2)
+            gram = torch.einsum("akp,bkr->abpr", ua, ub).mul_(square(c, w)).add_(square(self.bias_std, bias))
             signal = torch.einsum("aocp,bvcr->abovpr", da.flatten(3), db.flatten(3))  # (delta^T delta')_pp'
-            theta += (signal * gram[:, :, None, None]).sum((4, 5))
+            theta += signal.mul_(gram[:, :, None, None]).sum((4, 5))
         return theta
 
     def _signals(self, x: torch.Tensor):

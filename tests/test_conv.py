@@ -194,6 +194,18 @@ def test_layerwise_ntk_equals_jacobian_contraction(readout, outputs):
         assert torch.allclose(lw[:, :, 0, 0] if outputs == 1 else lw, jac, atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("frozen", ["weights.0", "biases.1", "head.weight"])
+def test_frozen_cnn_parameters_leave_the_layerwise_ntk(frozen):
+    torch.manual_seed(2)
+    net = nk.CNN(1, 5, 2, bias_std=0.3).double()
+    x = torch.randn(3, 1, 4, 4, dtype=torch.float64)
+    full = net.layerwise_ntk(x)[:, :, 0, 0]
+    net.get_parameter(frozen).requires_grad_(False)
+    jac = nk.empirical_ntk(net, x, method="jacobian")  # trainable parameters only
+    assert torch.allclose(nk.empirical_ntk(net, x), jac, atol=ATOL, rtol=0)  # auto: the layerwise path
+    assert not torch.allclose(jac, full, atol=1e-6)
+
+
 def test_cnn_mean_ntk_at_depth_one_is_exact():
     # one hidden layer: E[Theta_emp] = Theta_inf at every width, so the mean over nets is unbiased
     x = torch.randn(3, 2, 4, 4)
@@ -275,6 +287,8 @@ def test_bad_inputs_raise_naming_the_argument():
         nk.CNN(1, 4, 2, readout="flatten", image_size=(4, 4))(torch.randn(2, 1, 5, 4))
     with pytest.raises(TypeError, match="x must be"):
         nk.CNN(1, 4, 2)(np.zeros((2, 1, 4, 4)))
+    with pytest.raises(ValueError, match="dtype"):  # was torch's RuntimeError from conv2d
+        nk.CNN(1, 4, 2)(torch.zeros(2, 1, 4, 4, dtype=torch.float32))  # parameters float64 here
 
 
 def test_huge_std_is_a_clear_error_not_overflow():
