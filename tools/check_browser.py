@@ -171,8 +171,9 @@ class Chromium:
         self._buffer, self._next, self.events = b"", 0, []
         self.session = None
 
-    def _read(self, timeout: float) -> list[dict]:
-        ready, _, _ = select.select([self._in], [], [], timeout)
+    def _read(self, deadline: float) -> list[dict]:
+        """The messages that arrive next, waiting until ``deadline`` (time.monotonic()) at most."""
+        ready, _, _ = select.select([self._in], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
             raise TimeoutError("Chromium did not answer")
         data = os.read(self._in, 1 << 20)
@@ -189,7 +190,7 @@ class Chromium:
         os.write(self._out, json.dumps(message).encode() + b"\0")
         deadline = time.monotonic() + TIMEOUT
         while True:
-            for m in self._read(max(0.1, deadline - time.monotonic())):
+            for m in self._read(deadline):
                 if m.get("id") == self._next:
                     if "error" in m:
                         raise RuntimeError(f"{method}: {m['error'].get('message')}")
@@ -203,7 +204,7 @@ class Chromium:
                 if m.get("method") == method:
                     del self.events[: i + 1]
                     return m
-            self.events.extend(self._read(max(0.1, deadline - time.monotonic())))
+            self.events.extend(self._read(deadline))
 
     def open_tab(self) -> None:
         target = self.send("Target.createTarget", {"url": "about:blank"}, session=False)

@@ -1,9 +1,10 @@
 """Prove that a fresh Linux machine installs the CPU build of torch and no CUDA package.
 
-Usage: python tools/check_install.py      (make install-check; CI runs it; needs the registry)
+Usage: python tools/check_install.py TORCH_STEP...   (make install-check passes the Makefile's
+       TORCH_STEP, the arguments of its first pip step; CI runs it; needs the registry)
 
 It replays the Makefile's two pip steps in a temporary virtual environment:
-1. torch's own step, `pip install --no-deps --extra-index-url <CPU index> torch==X`: with
+1. torch's own step, `pip install --no-deps --index-url <CPU index> torch==X` on Linux: with
    --no-deps nothing but torch can come with it, and the CPU index holds only CPU builds
    (here, where that index cannot be reached, the same +cpu wheel comes from the local folder);
 2. everything else, `pip install -r requirements.txt -e .`, as a dry run with this machine's
@@ -25,21 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 CUDA = re.compile(r"^(nvidia-.*|triton|cuda-.*)$")
 
 
-def makefile_value(name: str) -> str:
-    for line in (ROOT / "Makefile").read_text().splitlines():
-        if line.startswith(name) and ":=" in line:
-            return line.split(":=", 1)[1].strip()
-    raise SystemExit(f"Makefile has no {name}")
-
-
-def main() -> int:
-    index = makefile_value("TORCH_INDEX")
-    pin = next(line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("torch=="))
+def main(torch_step: list[str]) -> int:
+    if not torch_step:
+        raise SystemExit("usage: check_install.py TORCH_STEP... (see `make install-check`)")
     with tempfile.TemporaryDirectory() as tmp:
         venv = Path(tmp) / "venv"
         subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)], check=True)
         pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
-        step1 = pip + ["install", "--quiet", "--no-deps", "--extra-index-url", index, pin]
+        step1 = pip + ["install", "--quiet"] + torch_step
         print("step 1:", " ".join(step1[3:]))
         subprocess.run(step1, check=True)
         torch = subprocess.run(pip + ["show", "torch"], capture_output=True, text=True, check=True).stdout
@@ -63,4 +57,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
