@@ -193,6 +193,14 @@ def _by_layers(model: MLP, x1, x2, same):
     return theta
 
 
+def _as_matrix(theta: torch.Tensor) -> torch.Tensor:
+    """An empirical NTK as one (N1 O, N2 O) matrix, sample-major: (N1, N2, O, O) is permuted, (N1, N2) kept."""
+    if theta.ndim == 4:
+        n1, n2, o, _ = theta.shape
+        theta = theta.permute(0, 2, 1, 3).reshape(n1 * o, n2 * o)
+    return theta
+
+
 def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = None, *, method: Method = "auto",
                   trace: bool = False, block_size: int = 128) -> torch.Tensor:
     r"""Finite-width NTK :math:`\Theta(x_1, x_2) = J(x_1) J(x_2)^T` of any ``nn.Module`` at its current parameters.

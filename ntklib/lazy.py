@@ -17,7 +17,7 @@ from torch import nn
 from torch.func import functional_call, vjp
 
 from ._validate import count, finite, positive
-from .empirical import check_model, empirical_ntk, jvp
+from .empirical import _as_matrix, check_model, empirical_ntk, jvp
 from .networks import MLP
 from .train import flat_parameters
 
@@ -92,10 +92,7 @@ def laziness_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     if y.numel() != f0.numel():
         raise ValueError(f"y must have {f0.numel()} entries, got {y.numel()}")
     residual = (f0 - y.reshape(-1).to(f0)).norm()
-    theta = empirical_ntk(model, x, trace=False)
-    if theta.ndim == 4:  # (N, N, O, O) -> (N O, N O), sample-major
-        theta = theta.permute(0, 2, 1, 3).reshape(f0.numel(), -1)
-    jac_norm2 = torch.linalg.eigvalsh(theta)[-1]
+    jac_norm2 = torch.linalg.eigvalsh(_as_matrix(empirical_ntk(model, x)))[-1]  # (N O, N O)
     gen = torch.Generator(device="cpu").manual_seed(seed)
 
     def unit(z):

@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from ._validate import choice, count, positive
-from .train import train_mse
+from .lazy import relative_change
+from .train import check_xy, train_mse
 
 Parameterization = Literal["standard", "ntk", "mup"]
 PARAMETERIZATIONS = ("standard", "ntk", "mup")
@@ -116,7 +117,7 @@ def feature_change(model: ScaledMLP, reference: ScaledMLP, x: torch.Tensor) -> t
     tensor, one entry per hidden layer.
 
     Raises:
-        ValueError: the two models have different depths or widths.
+        ValueError: the two models have different depths or widths, or a reference layer is all zero.
 
     >>> net = ScaledMLP(2, 8); feature_change(net, net, torch.ones(3, 2))
     tensor([0., 0.])
@@ -126,7 +127,7 @@ def feature_change(model: ScaledMLP, reference: ScaledMLP, x: torch.Tensor) -> t
                          f"{(model.depth, model.width)} and {(reference.depth, reference.width)}")
     with torch.no_grad():
         pairs = zip(model.features(x), reference.features(x))
-        return torch.stack([(h - h0).norm() / h0.norm() for h, h0 in pairs])
+        return torch.tensor([relative_change(h, h0) for h, h0 in pairs], dtype=x.dtype)
 
 
 def final_losses(parameterization: Parameterization, width: int, x: torch.Tensor, y: torch.Tensor,
@@ -142,7 +143,8 @@ def final_losses(parameterization: Parameterization, width: int, x: torch.Tensor
         A (len(seeds),) float64 tensor.
 
     Raises:
-        ValueError: ``learning_rate`` not positive, ``steps`` negative, no seeds.
+        ValueError: ``learning_rate`` not positive, ``steps`` negative, no seeds, x and y with
+            different rows or non-finite entries. TypeError: x or y not tensors.
 
     >>> x = torch.randn(8, 2); final_losses("ntk", 16, x, x[:, :1], learning_rate=0.1,
     ...                                     steps=3, seeds=[0, 1]).shape
@@ -151,6 +153,7 @@ def final_losses(parameterization: Parameterization, width: int, x: torch.Tensor
     eta, steps, seeds = positive(learning_rate, "learning_rate"), count(steps, "steps"), list(seeds)
     if not seeds:
         raise ValueError("seeds must name at least one seed, got an empty sequence")
+    check_xy(x, y)  # bad inputs raise here, not as a "diverged" run below
     losses = []
     for seed in seeds:
         torch.manual_seed(seed)

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from ._validate import count, finite, positive
-from .empirical import empirical_ntk
+from .empirical import _as_matrix, empirical_ntk
 from .kernels import ntk
 from .train import check_xy, gd_step, mse_loss
 
@@ -224,7 +224,7 @@ def gd_trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, learnin
             tops.append(math.nan)
             break
         record = every > 0 and k % every == 0
-        tops.append(torch.linalg.eigvalsh(empirical_ntk(model, x))[-1].item() if record else math.nan)
+        tops.append(torch.linalg.eigvalsh(_as_matrix(empirical_ntk(model, x)))[-1].item() if record else math.nan)
         if k == steps:
             break
         gd_step(loss, params, eta)

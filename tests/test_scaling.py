@@ -128,3 +128,14 @@ def test_bad_inputs():
         final_losses("ntk", 8, x, x[:, :1], learning_rate=0.0, steps=1, seeds=[0])
     with pytest.raises(ValueError, match="seeds"):
         final_losses("ntk", 8, x, x[:, :1], learning_rate=0.1, steps=1, seeds=[])
+
+
+def test_bad_inputs_are_errors_not_diverged_runs():
+    x = torch.randn(8, 2)
+    with pytest.raises(ValueError, match="rows"):  # was a loss of inf, as if training had diverged
+        final_losses("ntk", 16, x, x[:7, :1], learning_rate=0.1, steps=3, seeds=[0])
+    with pytest.raises(ValueError, match="y"):
+        final_losses("ntk", 16, x, torch.full((8, 1), math.nan), learning_rate=0.1, steps=3, seeds=[0])
+    net = ScaledMLP(2, 8)
+    with pytest.raises(ValueError, match="non-zero"):  # a zero reference feature: was NaN
+        feature_change(net, net, torch.zeros(3, 2))

@@ -144,3 +144,12 @@ def test_errors_name_the_argument():
         spectral.frequency_norms(torch.ones(3, 2))
     with pytest.raises(ValueError, match="k must"):
         spectral.harmonic_multiplicity(-1, 3)
+
+
+def test_gd_trajectory_records_the_top_eigenvalue_of_a_multi_output_ntk():
+    torch.manual_seed(0)
+    net, x = nk.MLP(2, 8, 1, out_features=2), torch.randn(4, 2)
+    theta = nk.empirical_ntk(net, x)  # (4, 4, 2, 2): the (8, 8) NTK of all outputs
+    top = torch.linalg.eigvalsh(theta.permute(0, 2, 1, 3).reshape(8, 8))[-1]
+    run = spectral.gd_trajectory(net, x, torch.randn(4, 2), learning_rate=0.01, steps=1)  # was a RuntimeError
+    assert abs(run.lambda_max[0].item() - top.item()) < 1e-10 * top.item()
