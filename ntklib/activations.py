@@ -61,7 +61,7 @@ LEAKY_SLOPE = 0.01  # torch's default negative slope, used by the plain name "le
 QUADRATURE_POINTS = 256  # points per axis of the rule; twice as many estimate its error
 TOLERANCE = 1e-9  # estimated relative error above which a RuntimeWarning is raised
 _CALLABLES = {torch.relu: "relu", F.relu: "relu", torch.erf: "erf", torch.special.erf: "erf", torch.abs: "abs",
-              F.leaky_relu: "leaky_relu", torch.nn.functional.leaky_relu: "leaky_relu"}
+              F.leaky_relu: f"leaky_relu:{LEAKY_SLOPE!r}"}  # the canonical names check_activation returns
 
 
 def check_activation(activation: Activation) -> Activation:

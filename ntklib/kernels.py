@@ -88,10 +88,13 @@ def _recursion(x1, x2, depth, activation, weight_std, bias_std, keep: bool = Tru
     if same:  # exactly Sigma(x, x) on the diagonal, so the angle there is exactly 0
         sigma.diagonal().copy_(d1)
     layers = [Layer(sigma, None, sigma.clone())]
+    diagonals = lambda *d: [_finite(Kernels(v, None)).nngp for v in d]  # an overflow shows here first, O(N)
+    d1, d2 = diagonals(d1, d2)
     for _ in range(depth):
         e_phi, e_dphi = gaussian_expectations(activation, d1[:, None], layers[-1].sigma, d2[None, :])
         d1 = w2 * gaussian_expectations(activation, d1, d1, d1)[0] + b2
         d2 = d1 if same else w2 * gaussian_expectations(activation, d2, d2, d2)[0] + b2
+        d1, d2 = diagonals(d1, d2)
         sigma, sigma_dot = e_phi * w2 + b2, e_dphi * w2
         if same:
             sigma.diagonal().copy_(d1)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -181,9 +182,18 @@ def test_huge_inputs_are_exact_not_nan(activation):
 
 @pytest.mark.parametrize("kwargs", [dict(weight_std=1e100, depth=3), dict(weight_std=2.0, depth=1100),
                                     dict(bias_std=1e154, depth=1), dict(weight_std=1e200, depth=1)])
-def test_overflow_is_a_clear_error(kwargs):
-    with pytest.raises(ValueError, match="overflows float64"):
-        nk.ntk(torch.ones(2, 2), **kwargs)
+@pytest.mark.parametrize("activation", ["relu", "abs", "leaky_relu", "identity"])  # erf is bounded
+def test_overflow_is_a_clear_error(kwargs, activation):
+    with pytest.raises(ValueError, match="overflows float64"):  # was "s11 must be finite" except for relu
+        nk.ntk(torch.ones(2, 2), activation=activation, **kwargs)
+
+
+def test_torch_leaky_relu_is_the_closed_form_everywhere():
+    x = torch.randn(5, 3)
+    assert nk.activations.check_activation(F.leaky_relu) == "leaky_relu:0.01"
+    assert torch.equal(nk.ntk(x, depth=2, activation=F.leaky_relu), nk.ntk(x, depth=2, activation="leaky_relu"))
+    net = nk.MLP(3, 4, 1, activation=F.leaky_relu)  # crashed in the slope parser
+    assert net(x).shape == (5, 1)
 
 
 def test_std_types_strides_and_complex():
