@@ -92,7 +92,8 @@ def laziness_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     if y.numel() != f0.numel():
         raise ValueError(f"y must have {f0.numel()} entries, got {y.numel()}")
     residual = (f0 - y.reshape(-1).to(f0)).norm()
-    jac_norm2 = torch.linalg.eigvalsh(_as_matrix(empirical_ntk(model, x)))[-1]  # (N O, N O)
+    theta = _as_matrix(empirical_ntk(model, x))  # (N O, N O), sample-major
+    jac_norm2 = torch.linalg.eigvalsh(theta)[-1]
     gen = torch.Generator(device="cpu").manual_seed(seed)
 
     def unit(z):
